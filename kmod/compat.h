@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kernel API drift, absorbed in one place.
+ *
+ * Every NFTP_HAVE_* comes from compat_gen.h, written at build time by
+ * scripts/compat-probe.sh, which compiles kmod/probes/<name>.c against the
+ * target headers.  Each probe file names the upstream change it tests for.
+ * Logic files use only the nftp_* names below, never a version check.
+ */
+#ifndef _NFTP_COMPAT_H
+#define _NFTP_COMPAT_H
+
+#include <linux/netfilter.h>
+#include <net/inet_hashtables.h>
+#include <net/inet6_hashtables.h>
+#include <net/netfilter/nf_tables.h>
+#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
+#include <net/netfilter/ipv6/nf_defrag_ipv6.h>
+#include <net/tcp.h>
+#include <net/udp.h>
+
+#include "compat_gen.h"
+
+/* --- nf_tables expression ops ------------------------------------------ */
+
+static inline int nftp_parse_register_load(const struct nft_ctx *ctx,
+					   const struct nlattr *attr,
+					   u8 *sreg, u32 len)
+{
+#if defined(NFTP_HAVE_PARSE_REGISTER_LOAD_CTX)
+	return nft_parse_register_load(ctx, attr, sreg, len);
+#elif defined(NFTP_HAVE_PARSE_REGISTER_LOAD)
+	return nft_parse_register_load(attr, sreg, len);
+#else
+	/* Pre-5.12 without the stable backport: range-check before use,
+	 * the old helpers let a huge register number wrap.
+	 */
+	u32 reg = ntohl(nla_get_be32(attr));
+	int err;
+
+	if (reg > NFT_REG32_15)
+		return -ERANGE;
+	reg = nft_parse_register(attr);
+	err = nft_validate_register_load(reg, len);
+	if (err < 0)
+		return err;
+	*sreg = reg;
+	return 0;
+#endif
+}
+
+static inline int nftp_parse_register_store(const struct nft_ctx *ctx,
+					    const struct nlattr *attr,
+					    u8 *dreg, u32 len)
+{
+#if defined(NFTP_HAVE_PARSE_REGISTER_LOAD_CTX) || \
+	defined(NFTP_HAVE_PARSE_REGISTER_LOAD)
+	/* The store side always took the ctx. */
+	return nft_parse_register_store(ctx, attr, dreg, NULL,
+					NFT_DATA_VALUE, len);
+#else
+	u32 reg = ntohl(nla_get_be32(attr));
+	int err;
+
+	if (reg > NFT_REG32_15)
+		return -ERANGE;
+	reg = nft_parse_register(attr);
+	err = nft_validate_register_store(ctx, reg, NULL, NFT_DATA_VALUE, len);
+	if (err < 0)
+		return err;
+	*dreg = reg;
+	return 0;
+#endif
+}
+
+/* Trailing parameters of .dump and .validate, spliced into prototypes. */
+#ifdef NFTP_HAVE_DUMP_RESET
+#define NFTP_DUMP_EXTRA_ARGS	, bool reset
+#else
+#define NFTP_DUMP_EXTRA_ARGS
+#endif
+
+#ifdef NFTP_HAVE_VALIDATE_DATA
+#define NFTP_VALIDATE_EXTRA_ARGS	, const struct nft_data **data
+#else
+#define NFTP_VALIDATE_EXTRA_ARGS
+#endif
+
+/* Read-only expressions must say so where register tracking exists. */
+#ifdef NFTP_HAVE_EXPR_REDUCE
+#define NFTP_REDUCE_READONLY	.reduce = NFT_REDUCE_READONLY,
+#else
+#define NFTP_REDUCE_READONLY
+#endif
+
+/* --- packet info -------------------------------------------------------- */
+
+static inline unsigned int nftp_thoff(const struct nft_pktinfo *pkt)
+{
+#ifdef NFTP_HAVE_PKT_THOFF
+	return nft_thoff(pkt);
+#else
+	return pkt->xt.thoff;
+#endif
+}
+
+static inline u16 nftp_fragoff(const struct nft_pktinfo *pkt)
+{
+#ifdef NFTP_HAVE_PKT_THOFF
+	return pkt->fragoff;
+#else
+	return pkt->xt.fragoff;
+#endif
+}
+
+/* The transport protocol, or 0 where the core did not find one. */
+static inline u8 nftp_l4proto(const struct nft_pktinfo *pkt)
+{
+#ifdef NFTP_HAVE_PKT_L4PROTO_FLAG
+	return pkt->flags & NFT_PKTINFO_L4PROTO ? pkt->tprot : 0;
+#else
+	return pkt->tprot_set ? pkt->tprot : 0;
+#endif
+}
+
+/* --- defragmentation ---------------------------------------------------- */
+
+/* Before 5.13 defrag could not be released: enabling it was forever. */
+static inline void nftp_defrag_ipv4_disable(struct net *net)
+{
+#ifdef NFTP_HAVE_DEFRAG_DISABLE
+	nf_defrag_ipv4_disable(net);
+#endif
+}
+
+static inline void nftp_defrag_ipv6_disable(struct net *net)
+{
+#ifdef NFTP_HAVE_DEFRAG_DISABLE
+	nf_defrag_ipv6_disable(net);
+#endif
+}
+
+/* --- socket lookups ----------------------------------------------------- */
+
+#ifdef NFTP_HAVE_INET_LOOKUP_HASHINFO
+#define NFTP_TCP_HINFO(net)	(net)->ipv4.tcp_death_row.hashinfo,
+#else
+#define NFTP_TCP_HINFO(net)
+#endif
+
+static inline struct sock *
+nftp_tcp4_established(struct net *net, __be32 saddr, __be16 sport,
+		      __be32 daddr, __be16 dport, int dif)
+{
+	return __inet_lookup_established(net, NFTP_TCP_HINFO(net) saddr, sport,
+					 daddr, ntohs(dport), dif, 0);
+}
+
+static inline struct sock *
+nftp_tcp4_listener(struct net *net, struct sk_buff *skb, int doff,
+		   __be32 saddr, __be16 sport, __be32 daddr, __be16 dport,
+		   int dif)
+{
+	return __inet_lookup_listener(net, NFTP_TCP_HINFO(net) skb, doff,
+				      saddr, sport, daddr, ntohs(dport), dif, 0);
+}
+
+static inline struct sock *
+nftp_tcp6_established(struct net *net, const struct in6_addr *saddr,
+		      __be16 sport, const struct in6_addr *daddr,
+		      __be16 dport, int dif)
+{
+	return __inet6_lookup_established(net, NFTP_TCP_HINFO(net) saddr, sport,
+					  daddr, ntohs(dport), dif, 0);
+}
+
+static inline struct sock *
+nftp_tcp6_listener(struct net *net, struct sk_buff *skb, int doff,
+		   const struct in6_addr *saddr, __be16 sport,
+		   const struct in6_addr *daddr, __be16 dport, int dif)
+{
+	return inet6_lookup_listener(net, NFTP_TCP_HINFO(net) skb, doff,
+				     saddr, sport, daddr, ntohs(dport), dif, 0);
+}
+
+#ifdef NFTP_HAVE_UDP_TABLE_PERNET
+#define NFTP_UDP_TABLE(net)	((net)->ipv4.udp_table)
+#else
+#define NFTP_UDP_TABLE(net)	(&udp_table)
+#endif
+
+/* The __udp*_lib_lookup() helpers are exported whatever the config; the
+ * refcounting udp*_lib_lookup() wrappers only with in-tree TPROXY/SOCKET,
+ * which is exactly what a kernel needing us may lack.  No reference taken.
+ */
+static inline struct sock *
+nftp_udp4_lookup_rcu(struct net *net, __be32 saddr, __be16 sport,
+		     __be32 daddr, __be16 dport, int dif)
+{
+	return __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
+				 NFTP_UDP_TABLE(net), NULL);
+}
+
+static inline struct sock *
+nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
+		     __be16 sport, const struct in6_addr *daddr, __be16 dport,
+		     int dif)
+{
+	return __udp6_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
+				 NFTP_UDP_TABLE(net), NULL);
+}
+
+#endif /* _NFTP_COMPAT_H */

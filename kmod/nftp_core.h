@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * nftp_core: the socket lookup and redirect core shared by our tproxy and
+ * socket expressions.  Names are nftp_* so that the in-tree nf_tproxy_* and
+ * nf_socket_* modules (used by iptables TPROXY) can be loaded beside us.
+ */
+#ifndef _NFTP_CORE_H
+#define _NFTP_CORE_H
+
+#include <linux/in6.h>
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <net/sock.h>
+
+enum nftp_lookup {
+	NFTP_LOOKUP_ESTABLISHED,	/* connected: exact 4-tuple */
+	NFTP_LOOKUP_LISTENER,		/* TCP listener, unconnected UDP */
+};
+
+/*
+ * Look up a TCP or UDP socket.  Returns a referenced socket or NULL;
+ * a TCP established lookup may return a TIME_WAIT or request socket.
+ * Must be called under rcu_read_lock (netfilter hooks are).
+ */
+struct sock *nftp_lookup_v4(struct net *net, struct sk_buff *skb,
+			    unsigned int thoff, u8 l4proto,
+			    __be32 saddr, __be16 sport,
+			    __be32 daddr, __be16 dport,
+			    const struct net_device *in,
+			    enum nftp_lookup type);
+
+struct sock *nftp_lookup_v6(struct net *net, struct sk_buff *skb,
+			    unsigned int thoff, u8 l4proto,
+			    const struct in6_addr *saddr, __be16 sport,
+			    const struct in6_addr *daddr, __be16 dport,
+			    const struct net_device *in,
+			    enum nftp_lookup type);
+
+/*
+ * Divert a TCP/UDP packet to a local transparent socket, as TPROXY does:
+ * its own established socket first, else a listener on taddr:tport.
+ * A zero taddr (or :: for IPv6) means the input device's address, a zero
+ * tport the packet's destination port.  On success the socket is
+ * assigned to the skb and true returned; on a miss nothing is changed.
+ */
+bool nftp_redirect_v4(struct net *net, struct sk_buff *skb,
+		      unsigned int thoff, u8 l4proto,
+		      const struct net_device *in,
+		      __be32 taddr, __be16 tport);
+
+bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
+		      unsigned int thoff, u8 l4proto,
+		      const struct net_device *in,
+		      const struct in6_addr *taddr, __be16 tport);
+
+#endif /* _NFTP_CORE_H */

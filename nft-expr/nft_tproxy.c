@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The nf_tables "tproxy" expression, on the nftp_core redirect.
+ * Netlink ABI identical to the in-tree nft_tproxy.
+ */
+#include <linux/module.h>
+#include <linux/netfilter/nf_tables.h>
+#include <net/netfilter/nf_tables.h>
+
+#include "compat.h"
+#include "nftp_core.h"
+
+struct nft_tproxy {
+	u8	sreg_addr;
+	u8	sreg_port;
+	u8	family;
+};
+
+static void nft_tproxy_eval(const struct nft_expr *expr,
+			    struct nft_regs *regs,
+			    const struct nft_pktinfo *pkt)
+{
+	const struct nft_tproxy *priv = nft_expr_priv(expr);
+	u8 l4proto = nftp_l4proto(pkt);
+	__be16 tport = 0;
+	bool hit = false;
+
+	/* Ports are only in the first fragment (defrag is normally ahead). */
+	if ((l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP) ||
+	    nftp_fragoff(pkt))
+		goto out;
+
+	if (priv->sreg_port)
+		tport = *(__be16 *)&regs->data[priv->sreg_port];
+
+	switch (nft_pf(pkt)) {
+	case NFPROTO_IPV4:
+		if (priv->family != NFPROTO_IPV4 &&
+		    priv->family != NFPROTO_UNSPEC)
+			break;
+		hit = nftp_redirect_v4(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+				       l4proto, nft_in(pkt),
+				       priv->sreg_addr ?
+				       (__force __be32)regs->data[priv->sreg_addr] : 0,
+				       tport);
+		break;
+	case NFPROTO_IPV6:
+		if (priv->family != NFPROTO_IPV6 &&
+		    priv->family != NFPROTO_UNSPEC)
+			break;
+		hit = nftp_redirect_v6(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+				       l4proto, nft_in(pkt),
+				       priv->sreg_addr ?
+				       (struct in6_addr *)&regs->data[priv->sreg_addr] :
+				       NULL,
+				       tport);
+		break;
+	}
+out:
+	/* A miss falls through to the next rule, as upstream: no verdict. */
+	if (!hit)
+		regs->verdict.code = NFT_BREAK;
+}
+
+static const struct nla_policy nft_tproxy_policy[NFTA_TPROXY_MAX + 1] = {
+	[NFTA_TPROXY_FAMILY]	= { .type = NLA_U32 },
+	[NFTA_TPROXY_REG_ADDR]	= { .type = NLA_U32 },
+	[NFTA_TPROXY_REG_PORT]	= { .type = NLA_U32 },
+};
+
+static int nft_tproxy_defrag_enable(struct net *net, u8 family)
+{
+	int err;
+
+	switch (family) {
+	case NFPROTO_IPV4:
+		return nf_defrag_ipv4_enable(net);
+	case NFPROTO_IPV6:
+		return nf_defrag_ipv6_enable(net);
+	case NFPROTO_UNSPEC:
+		err = nf_defrag_ipv4_enable(net);
+		if (err)
+			return err;
+		err = nf_defrag_ipv6_enable(net);
+		if (err)
+			nftp_defrag_ipv4_disable(net);
+		return err;
+	}
+	return -EOPNOTSUPP;
+}
+
+static void nft_tproxy_defrag_disable(struct net *net, u8 family)
+{
+	if (family != NFPROTO_IPV6)
+		nftp_defrag_ipv4_disable(net);
+	if (family != NFPROTO_IPV4)
+		nftp_defrag_ipv6_disable(net);
+}
+
+static int nft_tproxy_init(const struct nft_ctx *ctx,
+			   const struct nft_expr *expr,
+			   const struct nlattr * const tb[])
+{
+	struct nft_tproxy *priv = nft_expr_priv(expr);
+	unsigned int alen;
+	u32 family;
+	int err;
+
+	if (!tb[NFTA_TPROXY_FAMILY] ||
+	    (!tb[NFTA_TPROXY_REG_ADDR] && !tb[NFTA_TPROXY_REG_PORT]))
+		return -EINVAL;
+
+	family = ntohl(nla_get_be32(tb[NFTA_TPROXY_FAMILY]));
+
+	switch (ctx->family) {
+	case NFPROTO_IPV4:
+	case NFPROTO_IPV6:
+		/* A single-family table takes only its own family. */
+		if (family != ctx->family)
+			return -EINVAL;
+		break;
+	case NFPROTO_INET:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+
+	switch (family) {
+	case NFPROTO_IPV4:
+		alen = sizeof_field(union nf_inet_addr, ip);
+		break;
+	case NFPROTO_IPV6:
+		alen = sizeof_field(union nf_inet_addr, in6);
+		break;
+	case NFPROTO_UNSPEC:
+		/* Without a family an address has no meaning. */
+		if (tb[NFTA_TPROXY_REG_ADDR])
+			return -EINVAL;
+		alen = 0;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	priv->family = family;
+
+	if (tb[NFTA_TPROXY_REG_ADDR]) {
+		err = nftp_parse_register_load(ctx, tb[NFTA_TPROXY_REG_ADDR],
+					       &priv->sreg_addr, alen);
+		if (err < 0)
+			return err;
+	}
+
+	if (tb[NFTA_TPROXY_REG_PORT]) {
+		err = nftp_parse_register_load(ctx, tb[NFTA_TPROXY_REG_PORT],
+					       &priv->sreg_port, sizeof(u16));
+		if (err < 0)
+			return err;
+	}
+
+	/* Last, so that no error above has to give it back. */
+	return nft_tproxy_defrag_enable(ctx->net, priv->family);
+}
+
+static void nft_tproxy_destroy(const struct nft_ctx *ctx,
+			       const struct nft_expr *expr)
+{
+	const struct nft_tproxy *priv = nft_expr_priv(expr);
+
+	nft_tproxy_defrag_disable(ctx->net, priv->family);
+}
+
+static int nft_tproxy_dump(struct sk_buff *skb,
+			   const struct nft_expr *expr NFTP_DUMP_EXTRA_ARGS)
+{
+	const struct nft_tproxy *priv = nft_expr_priv(expr);
+
+	if (nla_put_be32(skb, NFTA_TPROXY_FAMILY, htonl(priv->family)))
+		return -1;
+
+	if (priv->sreg_addr &&
+	    nft_dump_register(skb, NFTA_TPROXY_REG_ADDR, priv->sreg_addr))
+		return -1;
+
+	if (priv->sreg_port &&
+	    nft_dump_register(skb, NFTA_TPROXY_REG_PORT, priv->sreg_port))
+		return -1;
+
+	return 0;
+}
+
+static int nft_tproxy_validate(const struct nft_ctx *ctx,
+			       const struct nft_expr *expr
+			       NFTP_VALIDATE_EXTRA_ARGS)
+{
+	/* Hook numbers overlap across families: netdev ingress is 0 too. */
+	if (ctx->family != NFPROTO_IPV4 && ctx->family != NFPROTO_IPV6 &&
+	    ctx->family != NFPROTO_INET)
+		return -EOPNOTSUPP;
+
+	/* Only before routing can a packet still be diverted to a socket;
+	 * from output it crashed upstream.
+	 */
+	return nft_chain_validate_hooks(ctx->chain, 1 << NF_INET_PRE_ROUTING);
+}
+
+static struct nft_expr_type nft_tproxy_type;
+static const struct nft_expr_ops nft_tproxy_ops = {
+	.type		= &nft_tproxy_type,
+	.size		= NFT_EXPR_SIZE(sizeof(struct nft_tproxy)),
+	.eval		= nft_tproxy_eval,
+	.init		= nft_tproxy_init,
+	.destroy	= nft_tproxy_destroy,
+	.dump		= nft_tproxy_dump,
+	.validate	= nft_tproxy_validate,
+	NFTP_REDUCE_READONLY
+};
+
+static struct nft_expr_type nft_tproxy_type __read_mostly = {
+	.name		= "tproxy",
+	.ops		= &nft_tproxy_ops,
+	.policy		= nft_tproxy_policy,
+	.maxattr	= NFTA_TPROXY_MAX,
+	.owner		= THIS_MODULE,
+};
+
+static int __init nft_tproxy_module_init(void)
+{
+	return nft_register_expr(&nft_tproxy_type);
+}
+
+static void __exit nft_tproxy_module_exit(void)
+{
+	nft_unregister_expr(&nft_tproxy_type);
+}
+
+module_init(nft_tproxy_module_init);
+module_exit(nft_tproxy_module_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("nft-tproxy developers");
+MODULE_DESCRIPTION("nf_tables tproxy expression (nft-tproxy)");
+MODULE_ALIAS_NFT_EXPR("tproxy");

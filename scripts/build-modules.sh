@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Build the modules for one kernel in build/<kver>/, a copy of the sources,
+# so that several kernels can be built side by side from one tree.
+#
+# usage: build-modules.sh KDIR OUTDIR [make args...]
+set -euo pipefail
+
+kdir=$1 out=$2
+shift 2
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+[ -e "$kdir/Makefile" ] || {
+	echo "build-modules: no kernel build tree at $kdir" >&2
+	echo "  (install linux-headers-<kver>, or set KDIR=)" >&2
+	exit 1
+}
+
+mkdir -p "$out"
+# tar keeps mtimes, so an unchanged source is not rebuilt.
+tar -C "$top" -cf - Kbuild kmod nft-expr | tar -C "$out" -xf -
+
+gen=$out/kmod/compat_gen.h
+if [ ! -e "$gen" ] || [ -n "$(find "$top/kmod/probes" -newer "$gen")" ]; then
+	"$top/scripts/compat-probe.sh" "$kdir" "$top" "$gen"
+fi
+
+exec make -C "$kdir" M="$(cd "$out" && pwd)" W=1 "$@" modules
