@@ -86,11 +86,43 @@ static inline int nftp_parse_register_store(const struct nft_ctx *ctx,
 #define NFTP_VALIDATE_EXTRA_ARGS
 #endif
 
-/* Read-only expressions must say so where register tracking exists. */
+/*
+ * Register tracking (5.17): read-only expressions say so; one that stores
+ * records what its register now holds and is never elided.
+ */
 #ifdef NFTP_HAVE_EXPR_REDUCE
 #define NFTP_REDUCE_READONLY	.reduce = NFT_REDUCE_READONLY,
+#define NFTP_REDUCE(fn)		.reduce = fn,
+
+static inline bool nftp_reduce_store(struct nft_regs_track *track,
+				     const struct nft_expr *expr,
+				     u8 dreg, u8 len)
+{
+	nft_reg_track_update(track, expr, dreg, len);
+	return false;
+}
 #else
 #define NFTP_REDUCE_READONLY
+#define NFTP_REDUCE(fn)
+
+struct nft_regs_track;
+static inline bool nftp_reduce_store(struct nft_regs_track *track,
+				     const struct nft_expr *expr,
+				     u8 dreg, u8 len)
+{
+	return false;
+}
+#endif
+
+/*
+ * The socket cgroupv2 key and its level attribute (5.13) are part of the
+ * ABI we provide on every kernel: their values are fixed by that ABI.
+ */
+#ifndef NFTP_HAVE_SOCKET_CGROUPV2
+#define NFT_SOCKET_CGROUPV2	3
+#define NFTA_SOCKET_LEVEL	3
+#undef NFTA_SOCKET_MAX
+#define NFTA_SOCKET_MAX		3
 #endif
 
 /* --- packet info -------------------------------------------------------- */

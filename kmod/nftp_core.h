@@ -15,6 +15,7 @@
 enum nftp_lookup {
 	NFTP_LOOKUP_ESTABLISHED,	/* connected: exact 4-tuple */
 	NFTP_LOOKUP_LISTENER,		/* TCP listener, unconnected UDP */
+	NFTP_LOOKUP_ANY,		/* established, else listener */
 };
 
 /*
@@ -52,5 +53,16 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 		      unsigned int thoff, u8 l4proto,
 		      const struct net_device *in,
 		      const struct in6_addr *taddr, __be16 tport);
+
+/*
+ * The socket a packet belongs to, as the socket match sees it: TCP (an
+ * established socket, else a listener) and UDP by the packet's tuple,
+ * ICMP/ICMPv6 errors by the tuple they quote, replies of SNATed flows by
+ * conntrack's original tuple.  Never parses a non-first fragment as L4.
+ * Returns a referenced socket (release with sock_gen_put) or NULL.
+ */
+struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
+			    u8 family, unsigned int thoff, u8 l4proto,
+			    u16 fragoff, const struct net_device *in);
 
 #endif /* _NFTP_CORE_H */

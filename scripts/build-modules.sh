@@ -16,11 +16,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 	exit 1
 }
 
-mkdir -p "$out"
-# tar keeps mtimes, so an unchanged source is not rebuilt.
+# A fresh copy each time: a file renamed or removed in the tree must not
+# live on in the build (a few seconds; the probe results are kept).
+mkdir -p "$out/gen"
+rm -rf "$out/kmod" "$out/nft-expr"
 tar -C "$top" -cf - Kbuild kmod nft-expr | tar -C "$out" -xf -
 
-gen=$out/kmod/compat_gen.h
+gen=$out/gen/compat_gen.h
 if [ ! -e "$gen" ] || [ -n "$(find "$top/kmod/probes" -newer "$gen")" ]; then
 	"$top/scripts/compat-probe.sh" "$kdir" "$top" "$gen"
 fi
