@@ -5,6 +5,10 @@
  * Every NFTP_HAVE_* comes from compat_gen.h, written at build time by
  * scripts/compat-probe.sh, which compiles kmod/probes/<name>.c against the
  * target headers.  Each probe file names the upstream change it tests for.
+ * Probes are built with -Werror and without W=1, yet kernels turn some
+ * warnings on by default (6.8, "Makefile.extrawarn: turn on
+ * missing-prototypes globally"): so a probe defines only static __used
+ * symbols, and fails on the API it tests, nothing else.
  * Logic files use only the nftp_* names below, never a version check.
  */
 #ifndef _NFTP_COMPAT_H
@@ -87,8 +91,9 @@ static inline int nftp_parse_register_store(const struct nft_ctx *ctx,
 #endif
 
 /*
- * Register tracking (5.17): read-only expressions say so; one that stores
- * records what its register now holds and is never elided.
+ * Register tracking (5.17, removed again in 2026 and in 6.12.101 stable):
+ * read-only expressions say so; one that stores records what its
+ * register now holds and is never elided.
  */
 #ifdef NFTP_HAVE_EXPR_REDUCE
 #define NFTP_REDUCE_READONLY	.reduce = NFT_REDUCE_READONLY,
@@ -215,10 +220,13 @@ nftp_tcp6_listener(struct net *net, struct sk_buff *skb, int doff,
 				     saddr, sport, daddr, ntohs(dport), dif, 0);
 }
 
-#ifdef NFTP_HAVE_UDP_TABLE_PERNET
-#define NFTP_UDP_TABLE(net)	((net)->ipv4.udp_table)
+/* The table argument of the UDP lookups, until they dropped it. */
+#if !defined(NFTP_HAVE_UDP_LOOKUP_TABLE)
+#define NFTP_UDP_TABLE(net)
+#elif defined(NFTP_HAVE_UDP_TABLE_PERNET)
+#define NFTP_UDP_TABLE(net)	(net)->ipv4.udp_table,
 #else
-#define NFTP_UDP_TABLE(net)	(&udp_table)
+#define NFTP_UDP_TABLE(net)	&udp_table,
 #endif
 
 /* The __udp*_lib_lookup() helpers are exported whatever the config; the
@@ -230,7 +238,7 @@ nftp_udp4_lookup_rcu(struct net *net, __be32 saddr, __be16 sport,
 		     __be32 daddr, __be16 dport, int dif)
 {
 	return __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
-				 NFTP_UDP_TABLE(net), NULL);
+				 NFTP_UDP_TABLE(net) NULL);
 }
 
 static inline struct sock *
@@ -239,7 +247,7 @@ nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
 		     int dif)
 {
 	return __udp6_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
-				 NFTP_UDP_TABLE(net), NULL);
+				 NFTP_UDP_TABLE(net) NULL);
 }
 
 #endif /* _NFTP_COMPAT_H */

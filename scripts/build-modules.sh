@@ -23,7 +23,10 @@ rm -rf "$out/kmod" "$out/nft-expr"
 tar -C "$top" -cf - Kbuild kmod nft-expr | tar -C "$out" -xf -
 
 gen=$out/gen/compat_gen.h
-if [ ! -e "$gen" ] || [ -n "$(find "$top/kmod/probes" -newer "$gen")" ]; then
+# Probe again when the probes or the headers changed: distributions change
+# APIs within one stable series (Debian's 6.1.184, 6.1.191, 6.12.101).
+if [ ! -e "$gen" ] || [ -n "$(find "$top/kmod/probes" "$kdir/Module.symvers" \
+	"$kdir/include/generated/utsrelease.h" -newer "$gen" 2>/dev/null)" ]; then
 	"$top/scripts/compat-probe.sh" "$kdir" "$top" "$gen"
 fi
 
