@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make [KVER=<release>|KDIR=<build tree>]   build the modules (W=1)
+# make check                               suite on ours, then on in-tree
+# make demo                                a proxied connection, shown
+# make install                             modules into updates/, depmod
+#
+# KVER defaults to the newest kernel whose headers are installed (never
+# `uname -r`: the host may be a kernel without modules, as ours is).
+
+KVER ?= $(shell scripts/kver.sh 2>/dev/null)
+ifneq ($(origin KDIR), undefined)
+KVER := $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+endif
+KDIR ?= /lib/modules/$(KVER)/build
+B := build/$(KVER)
+
+.PHONY: all modules check check-ours check-ref demo install clean deps
+
+all: modules
+
+modules:
+	@[ -n "$(KVER)" ] || { echo "no kernel headers found: run scripts/deps.sh or set KVER=/KDIR="; exit 1; }
+	scripts/build-modules.sh $(KDIR) $(B)
+
+deps:
+	scripts/deps.sh
+
+check:
+	scripts/check.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
+
+demo:
+	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
+
+install: modules
+	install -d $(DESTDIR)/lib/modules/$(KVER)/updates/nft-tproxy
+	install -m 644 $(B)/kmod/*.ko $(B)/nft-expr/*.ko $(DESTDIR)/lib/modules/$(KVER)/updates/nft-tproxy/
+	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+
+clean:
+	rm -rf build

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The whole suite, twice: on our modules, then on the in-tree ones in a
+# separate boot (the parity proof).  Installs what it needs, builds, and
+# ends with one line "N passed, N failed, N skipped" over both runs.
+#
+# usage: check.sh [--kver V] [--ours-only|--ref-only] [TEST...]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd -P)
+cd "$top"
+
+kver= modes=(ours ref)
+while (($#)); do
+	case $1 in
+	--kver) kver=$2; shift 2 ;;
+	--ours-only) modes=(ours); shift ;;
+	--ref-only) modes=(ref); shift ;;
+	*) break ;;
+	esac
+done
+
+scripts/deps.sh
+kver=${kver:-$(scripts/kver.sh)}
+make -s KVER="$kver" modules
+
+mkdir -p build/logs
+total_p=0 total_f=0 total_s=0 summary=()
+for mode in "${modes[@]}"; do
+	log=build/logs/check-$kver-$mode.log
+	echo "=== $kver: suite on $mode modules ==="
+	flag=()
+	[ "$mode" = ref ] && flag=(--ref)
+	set +e
+	scripts/vm-run --kver "$kver" "${flag[@]}" -- selftests/run.sh "$@" \
+		2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
+	if [ -z "$line" ]; then
+		# The VM died or never ran the suite: that is a failure, not zero.
+		echo "check: $mode run ended (status $rc) without a summary" >&2
+		line="0 passed, 1 failed, 0 skipped"
+	elif [ "$rc" -ne 0 ] && [[ "$line" == *" 0 failed"* ]]; then
+		echo "check: $mode run exited $rc despite its summary" >&2
+		line="${line/ 0 failed/ 1 failed}"
+	fi
+	read -r p _ f _ s _ <<<"${line//,/}"
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + ${s:-0}))
+	summary+=("$kver $mode: $line")
+done
+
+echo
+echo "=== summary ==="
+printf '%s\n' "${summary[@]}"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]

@@ -1,0 +1,357 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # variables (ret, addresses) are for the sourcing script
+#
+# Helpers for the nft-tproxy selftests, in the style of the kernel's
+# tools/testing/selftests/net/{lib.sh,netfilter/lib.sh}.
+#
+# Source it from a test script (bash, set -u). It installs an EXIT trap that
+# kills every process started with start_peer and deletes every namespace
+# made by setup_ns. A script that needs more cleanup sets on_exit_hook to the
+# name of a function.
+#
+# Results: fail() sets $ret to $ksft_fail; a script ends with `exit "$ret"`.
+
+ksft_pass=0
+ksft_fail=1
+ksft_skip=4
+
+NFT=${NFT:-nft}
+# the distribution's python3 first: a version-manager shim (pyenv) costs
+# ~0.2 s per start
+if [ -z "${PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+# milliseconds; the guest under TCG is ~10x slower than the host
+BUSYWAIT_TIMEOUT=${BUSYWAIT_TIMEOUT:-15000}
+# seconds: one client run (connect + replies), and the per-I/O timeout inside it
+CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-20}
+IO_TIMEOUT=${IO_TIMEOUT:-5}
+# seconds: safety net for every background server
+PEER_LIFETIME=${PEER_LIFETIME:-600}
+
+SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PEER="$SELFTEST_DIR/tproxy_peer.py"
+
+ret=$ksft_pass
+# netns names, set by setup_ns/topology
+nsclient="" nsrouter="" nsserver1="" nsserver2=""
+NS_LIST=()
+PID_LIST=()
+PEER_PID=""
+on_exit_hook=""
+TMPD=$(mktemp -d "${TMPDIR:-/tmp}/nftp-selftest.XXXXXX") || exit $ksft_fail
+
+# ------------------------------------------------------------------ output
+
+log()  { echo "INFO: $*"; }
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; ret=$ksft_fail; }
+# a whole script cannot run here
+skip_all() { echo "SKIP: $*"; exit $ksft_skip; }
+
+# indent a block of text (command output) under a PASS/FAIL line
+indent() { sed 's/^/    | /'; }
+
+# ------------------------------------------------------------------ tools
+
+# checktool "cmd args" "what the test cannot do without it"
+checktool()
+{
+	# shellcheck disable=SC2086 # $1 is a command line
+	if ! $1 > /dev/null 2>&1; then
+		skip_all "Could not $2 ($1 failed)"
+	fi
+}
+
+# busywait TIMEOUT_MS cmd...: run cmd until it succeeds or TIMEOUT_MS passed
+now_ms()
+{
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		local t=${EPOCHREALTIME/[.,]/}
+		echo $((10#$t / 1000))
+	else
+		date +%s%3N
+	fi
+}
+
+busywait()
+{
+	local timeout_ms=$1
+	shift
+	local start now
+	start=$(now_ms)
+	while true; do
+		"$@" && return 0
+		now=$(now_ms)
+		if [ $((now - start)) -gt "$timeout_ms" ]; then
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# ------------------------------------------------------------------ namespaces
+
+# setup_ns VAR...: create one uniquely named netns per VAR and set VAR to its
+# name (global). lo is brought up; IPv6 DAD is off so addresses are usable
+# at once.
+setup_ns()
+{
+	local var name
+	for var in "$@"; do
+		name="${var}-$(mktemp -u XXXXXX)"
+		if ! ip netns add "$name"; then
+			skip_all "cannot create network namespace $name"
+		fi
+		NS_LIST+=("$name")
+		declare -g "$var=$name"
+		ip -net "$name" link set lo up
+		ip netns exec "$name" sysctl -wq net.ipv6.conf.all.accept_dad=0 2>/dev/null
+		ip netns exec "$name" sysctl -wq net.ipv6.conf.default.accept_dad=0 2>/dev/null
+	done
+}
+
+cleanup_all_ns()
+{
+	local ns pids
+	for ns in "${NS_LIST[@]}"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086 # list of pids
+		[ -n "$pids" ] && kill $pids 2>/dev/null
+	done
+	for ns in "${NS_LIST[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	NS_LIST=()
+}
+
+lib_cleanup()
+{
+	local pid
+	trap - EXIT
+	if [ -n "$on_exit_hook" ]; then
+		"$on_exit_hook"
+	fi
+	for pid in "${PID_LIST[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PID_LIST[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	PID_LIST=()
+	cleanup_all_ns
+	[ -n "$TMPD" ] && rm -rf "$TMPD"
+}
+
+trap lib_cleanup EXIT
+trap 'echo "FAIL: interrupted"; exit $ksft_fail' INT TERM HUP
+
+# ------------------------------------------------------------------ topology
+#
+#                       +------------------+
+#  +----------+         |     router       |         +-----------+
+#  |  client  |.99    .1|veth0        veth1|.1    .99|  server1  |
+#  |      eth0|---------|                  |---------|eth0       |
+#  +----------+10.0.1/24|      veth2       |10.0.2/24+-----------+
+#              dead:1::/64       |.1       dead:2::/64
+#                       +--------|---------+
+#                                |  10.0.3.0/24 dead:3::/64
+#                                |.99
+#                          +-----------+
+#                          |  server2  |
+#                          +-----------+
+#
+# The router forwards, and has the tproxy policy routing:
+#   ip rule add fwmark 1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100
+#   (same for IPv6). The transparent proxy runs in the router.
+
+C4=10.0.1.99   R1_4=10.0.1.1  S1_4=10.0.2.99  R2_4=10.0.2.1  S2_4=10.0.3.99  R3_4=10.0.3.1
+C6=dead:1::99  R1_6=dead:1::1 S1_6=dead:2::99 R2_6=dead:2::1 S2_6=dead:3::99 R3_6=dead:3::1
+
+topology()
+{
+	setup_ns nsclient nsrouter nsserver1 nsserver2
+
+	if ! ip link add veth0 netns "$nsrouter" type veth peer name eth0 netns "$nsclient" > /dev/null 2>&1; then
+		skip_all "No virtual ethernet pair device support in kernel"
+	fi
+	ip link add veth1 netns "$nsrouter" type veth peer name eth0 netns "$nsserver1" || return 1
+	ip link add veth2 netns "$nsrouter" type veth peer name eth0 netns "$nsserver2" || return 1
+
+	local i ns
+	for i in 0 1 2; do
+		ip -net "$nsrouter" link set "veth$i" up
+		ip -net "$nsrouter" addr add "10.0.$((i + 1)).1/24" dev "veth$i"
+		ip -net "$nsrouter" addr add "dead:$((i + 1))::1/64" dev "veth$i" nodad
+	done
+	i=1
+	for ns in "$nsclient" "$nsserver1" "$nsserver2"; do
+		ip -net "$ns" link set eth0 up
+		ip -net "$ns" addr add "10.0.$i.99/24" dev eth0
+		ip -net "$ns" addr add "dead:$i::99/64" dev eth0 nodad
+		ip -net "$ns" route add default via "10.0.$i.1"
+		ip -net "$ns" -6 route add default via "dead:$i::1"
+		i=$((i + 1))
+	done
+
+	ip netns exec "$nsrouter" sysctl -wq net.ipv4.ip_forward=1
+	ip netns exec "$nsrouter" sysctl -wq net.ipv6.conf.all.forwarding=1
+	for i in all default veth0 veth1 veth2 lo; do
+		ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.rp_filter=0"
+	done
+
+	ip -net "$nsrouter" rule add fwmark 1 lookup 100
+	ip -net "$nsrouter" route add local 0.0.0.0/0 dev lo table 100
+	ip -net "$nsrouter" -6 rule add fwmark 1 lookup 100
+	ip -net "$nsrouter" -6 route add local ::/0 dev lo table 100
+
+	# plain connectivity, before any rule exists
+	if ! ip netns exec "$nsclient" ping -c 1 -W 5 -q "$S1_4" > /dev/null ||
+	   ! ip netns exec "$nsclient" ping -c 1 -W 5 -q "$S2_4" > /dev/null ||
+	   ! ip netns exec "$nsclient" ping -c 1 -W 5 -q "$S1_6" > /dev/null ||
+	   ! ip netns exec "$nsclient" ping -c 1 -W 5 -q "$S2_6" > /dev/null; then
+		fail "topology: client cannot ping the servers through the router"
+		return 1
+	fi
+	return 0
+}
+
+# hostport ADDR PORT: 10.0.1.1 80 -> 10.0.1.1:80, dead::1 80 -> [dead::1]:80
+hostport()
+{
+	case "$1" in
+	*:*) echo "[$1]:$2" ;;
+	*)   echo "$1:$2" ;;
+	esac
+}
+
+# ------------------------------------------------------------------ rulesets
+
+# load_ruleset NS DESC < ruleset: nft -f a whole ruleset in NS
+load_ruleset()
+{
+	local ns=$1 desc=$2 f out
+	f=$(mktemp "$TMPD/ruleset.XXXXXX")
+	cat > "$f"
+	if ! out=$(ip netns exec "$ns" "$NFT" -f "$f" 2>&1); then
+		fail "$desc: cannot load ruleset"
+		{ echo "$out"; echo "--- ruleset:"; cat "$f"; } | indent
+		return 1
+	fi
+	return 0
+}
+
+flush_ruleset() { ip netns exec "$1" "$NFT" flush ruleset; }
+
+# ------------------------------------------------------------------ peers
+
+# start_peer ID NS PROTO BIND [tproxy_peer.py server args...]
+# Starts a server in NS, waits until it is bound, sets PEER_PID.
+# Its event log is $TMPD/ID.log (emptied at start).
+start_peer()
+{
+	local id=$1 ns=$2 proto=$3 bind=$4
+	shift 4
+	local ready="$TMPD/$id.ready"
+	rm -f "$ready"
+	: > "$TMPD/$id.log"
+	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+		--proto "$proto" --bind "$bind" --ready-file "$ready" \
+		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
+	PEER_PID=$!
+	PID_LIST+=("$PEER_PID")
+	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then
+		fail "$id: server on $bind ($proto) did not come up"
+		indent < "$TMPD/$id.err"
+		return 1
+	fi
+	return 0
+}
+
+# stop_peer PID
+stop_peer()
+{
+	local pid=$1 p keep=()
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	for p in "${PID_LIST[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	PID_LIST=("${keep[@]}")
+}
+
+# peer_log_has ID LINE: the server's event log has exactly LINE (after the
+# timestamp); peer_log_grep ID STRING: some line contains STRING
+peer_log_has() { cut -d' ' -f2- "$TMPD/$1.log" | grep -Fxq -- "$2"; }
+peer_log_grep() { grep -Fq -- "$2" "$TMPD/$1.log"; }
+
+# peer_client NS PROTO DST [tproxy_peer.py client args...]
+# Prints the replies on stdout (errors on stderr), returns the client's status.
+peer_client()
+{
+	local ns=$1 proto=$2 dst=$3
+	shift 3
+	ip netns exec "$ns" timeout "$CLIENT_TIMEOUT" "$PYTHON" "$PEER" client \
+		--proto "$proto" --connect "$dst" --timeout "$IO_TIMEOUT" "$@"
+}
+
+# check_replies DESC OUTPUT COUNT ROLE LADDR PEER
+# OUTPUT must be COUNT lines "ROLE laddr=LADDR peer=PEER ... seq=1..COUNT".
+check_replies()
+{
+	local desc=$1 out=$2 count=$3 role=$4 laddr=$5 peer=$6
+	local line n=0 bad=0
+	while IFS= read -r line; do
+		[ -z "$line" ] && continue
+		n=$((n + 1))
+		case "$line" in
+		"$role laddr=$laddr peer=$peer "*" seq=$n") ;;
+		*) bad=1 ;;
+		esac
+	done <<< "$out"
+	if [ "$bad" -eq 0 ] && [ "$n" -eq "$count" ]; then
+		pass "$desc: $role answered, laddr=$laddr peer=$peer ($count)"
+		return 0
+	fi
+	fail "$desc: expected $count x '$role laddr=$laddr peer=$peer', got:"
+	echo "${out:-<nothing>}" | indent
+	return 1
+}
+
+# expect_reply DESC NS PROTO DST SPORT COUNT ROLE LADDR PEER [client args...]
+# Run a client from NS to DST with source port SPORT and check every reply.
+expect_reply()
+{
+	local desc=$1 ns=$2 proto=$3 dst=$4 sport=$5 count=$6 role=$7 laddr=$8 peer=$9
+	shift 9
+	local out rc=0
+	out=$(peer_client "$ns" "$proto" "$dst" --sport "$sport" --count "$count" "$@" 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc: client to $dst failed (exit $rc), expected $role"
+		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+		return 1
+	fi
+	check_replies "$desc" "$out" "$count" "$role" "$laddr" "$peer"
+}
+
+# next source port for a client: unique per script run
+SPORT=40000
+next_sport() { SPORT=$((SPORT + 1)); }
+
+# snmp NS PROTO FIELD: a counter of /proc/net/snmp in NS (PROTO: Tcp, Udp,
+# Icmp, ...), or of /proc/net/snmp6 when PROTO is 6 (FIELD: Icmp6InEchos, ...)
+snmp()
+{
+	# shellcheck disable=SC2016 # awk program
+	if [ "$2" = 6 ]; then
+		ip netns exec "$1" awk -v f="$3" '$1 == f { print $2; exit }' /proc/net/snmp6
+		return
+	fi
+	# shellcheck disable=SC2016 # awk program
+	ip netns exec "$1" awk -v p="$2:" -v f="$3" '
+		$1 == p && !h { for (i = 2; i <= NF; i++) idx[$i] = i; h = 1; next }
+		$1 == p && h { print $idx[f]; exit }' /proc/net/snmp
+}
+
+tcp_snmp() { snmp "$1" Tcp "$2"; }

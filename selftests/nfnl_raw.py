@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Send one nf_tables batch with a tproxy expression straight to the kernel.
+
+nft refuses some rules in userspace (bridge/netdev/arp tables, no address and
+no port, ...); this tool builds the netlink messages itself (python3 standard
+library only) so the tests can check that the kernel rejects them too.
+
+One batch: NEWTABLE, NEWCHAIN (base chain at --hook), and a rule
+`meta l4proto tcp; [immediate addr]; [immediate port]; tproxy`.
+With --jump-from HOOK the tproxy rule goes into a regular chain "inner" and
+a base chain at HOOK jumps to it (validation through a jump).
+
+Prints "ACCEPTED" (exit 0) or "REJECTED errno=NAME (text) msg=MSGTYPE" (exit 1);
+exit 2 on a usage or socket error.
+"""
+
+import argparse
+import errno
+import os
+import socket
+import struct
+import sys
+
+NETLINK_NETFILTER = 12
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+
+NLMSG_ERROR = 2
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_CREATE = 0x400
+NLM_F_APPEND = 0x800
+NLM_F_ACK_TLVS = 0x200
+NLMSGERR_ATTR_MSG = 1
+NLA_F_NESTED = 0x8000
+
+NFNL_MSG_BATCH_BEGIN = 0x10
+NFNL_MSG_BATCH_END = 0x11
+NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_NEWTABLE = 0
+NFT_MSG_NEWCHAIN = 3
+NFT_MSG_NEWRULE = 6
+NFT_MSG_GETGEN = 16
+
+NFTA_TABLE_NAME = 1
+NFTA_CHAIN_TABLE = 1
+NFTA_CHAIN_NAME = 3
+NFTA_CHAIN_HOOK = 4
+NFTA_CHAIN_POLICY = 5
+NFTA_CHAIN_TYPE = 7
+NFTA_HOOK_HOOKNUM = 1
+NFTA_HOOK_PRIORITY = 2
+NFTA_HOOK_DEV = 3
+NFTA_RULE_TABLE = 1
+NFTA_RULE_CHAIN = 2
+NFTA_RULE_EXPRESSIONS = 4
+NFTA_LIST_ELEM = 1
+NFTA_EXPR_NAME = 1
+NFTA_EXPR_DATA = 2
+NFTA_DATA_VALUE = 1
+NFTA_DATA_VERDICT = 2
+NFTA_VERDICT_CODE = 1
+NFTA_VERDICT_CHAIN = 2
+NFTA_IMMEDIATE_DREG = 1
+NFTA_IMMEDIATE_DATA = 2
+NFTA_META_DREG = 1
+NFTA_META_KEY = 2
+NFTA_CMP_SREG = 1
+NFTA_CMP_OP = 2
+NFTA_CMP_DATA = 3
+NFTA_TPROXY_FAMILY = 1
+NFTA_TPROXY_REG_ADDR = 2
+NFTA_TPROXY_REG_PORT = 3
+
+NFT_META_L4PROTO = 16
+NFT_CMP_EQ = 0
+NFT_JUMP = -3
+NFT_REG_VERDICT = 0
+NFT_REG_1 = 1
+NFT_REG_2 = 2
+NFT_REG32_15 = 23
+
+TABLE_FAMILIES = {"inet": 1, "ip": 2, "arp": 3, "netdev": 5, "bridge": 7, "ip6": 10}
+TPROXY_FAMILIES = {"unspec": 0, "ip": 2, "ip6": 10}
+# hook numbers: NF_INET_*; bridge uses the same values for these five;
+# arp: input 0, output 1; netdev: ingress 0
+HOOKS = {"prerouting": 0, "input": 1, "forward": 2, "output": 3, "postrouting": 4}
+ARP_HOOKS = {"input": 0, "output": 1}
+NETDEV_HOOKS = {"ingress": 0}
+
+
+def attr(atype, payload):
+    hdr = struct.pack("=HH", 4 + len(payload), atype)
+    pad = b"\0" * ((4 - len(payload) % 4) % 4)
+    return hdr + payload + pad
+
+
+def nest(atype, *attrs):
+    return attr(atype | NLA_F_NESTED, b"".join(attrs))
+
+
+def a_str(atype, text):
+    return attr(atype, text.encode() + b"\0")
+
+
+def a_be32(atype, value):
+    return attr(atype, struct.pack("!i" if value < 0 else "!I", value))
+
+
+def expr(name, *data):
+    return nest(NFTA_LIST_ELEM, a_str(NFTA_EXPR_NAME, name), nest(NFTA_EXPR_DATA, *data))
+
+
+def imm_data(reg, value):
+    return expr("immediate", a_be32(NFTA_IMMEDIATE_DREG, reg),
+                nest(NFTA_IMMEDIATE_DATA, attr(NFTA_DATA_VALUE, value)))
+
+
+def imm_jump(chain):
+    return expr("immediate", a_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT),
+                nest(NFTA_IMMEDIATE_DATA,
+                     nest(NFTA_DATA_VERDICT, a_be32(NFTA_VERDICT_CODE, NFT_JUMP),
+                          a_str(NFTA_VERDICT_CHAIN, chain))))
+
+
+class Batch:
+    def __init__(self):
+        self.msgs = []
+        self.seq = int.from_bytes(os.urandom(3), "big") + 1
+        self.names = {}
+
+    def add(self, mtype, flags, family, payload, res_id=0, name=None):
+        nfgen = struct.pack("=BBH", family, 0, socket.htons(res_id))
+        body = nfgen + payload
+        hdr = struct.pack("=IHHII", 16 + len(body), mtype, flags, self.seq, 0)
+        self.msgs.append(hdr + body)
+        if name:
+            self.names[self.seq] = name
+        self.seq += 1
+
+    def nft(self, cmd, flags, family, payload, name):
+        self.add((NFNL_SUBSYS_NFTABLES << 8) | cmd, NLM_F_REQUEST | NLM_F_ACK | flags,
+                 family, payload, name=name)
+
+
+def reg_ok(reg, length):
+    """Would the kernel accept a load/store of length bytes at register reg?"""
+    if 1 <= reg <= 4:
+        off = reg * 16
+    elif 8 <= reg <= 23:
+        off = 16 + (reg - 8) * 4
+    else:
+        return False
+    return off + length <= 80
+
+
+def hooknum(table_family, hook):
+    table = {"arp": ARP_HOOKS, "netdev": NETDEV_HOOKS}.get(table_family, HOOKS)
+    if hook not in table:
+        raise SystemExit("nfnl_raw: hook %s does not exist for family %s" % (hook, table_family))
+    return table[hook]
+
+
+def build(args):
+    fam = TABLE_FAMILIES[args.table_family]
+    b = Batch()
+    b.add(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, socket.AF_UNSPEC, b"", res_id=NFNL_SUBSYS_NFTABLES)
+    b.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, fam, a_str(NFTA_TABLE_NAME, args.table), "NEWTABLE")
+
+    def base_chain(name, hook):
+        h = [a_be32(NFTA_HOOK_HOOKNUM, hooknum(args.table_family, hook)),
+             a_be32(NFTA_HOOK_PRIORITY, args.priority)]
+        if args.table_family == "netdev":
+            h.append(a_str(NFTA_HOOK_DEV, args.dev))
+        b.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, fam,
+              a_str(NFTA_CHAIN_TABLE, args.table) + a_str(NFTA_CHAIN_NAME, name) +
+              nest(NFTA_CHAIN_HOOK, *h) + a_str(NFTA_CHAIN_TYPE, "filter") +
+              a_be32(NFTA_CHAIN_POLICY, 1), "NEWCHAIN " + name)
+
+    def rule(chain, exprs, what):
+        b.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, fam,
+              a_str(NFTA_RULE_TABLE, args.table) + a_str(NFTA_RULE_CHAIN, chain) +
+              nest(NFTA_RULE_EXPRESSIONS, *exprs), "NEWRULE " + what)
+
+    if args.jump_from:
+        b.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, fam,
+              a_str(NFTA_CHAIN_TABLE, args.table) + a_str(NFTA_CHAIN_NAME, "inner"),
+              "NEWCHAIN inner")
+        base_chain("outer", args.jump_from)
+        tproxy_chain = "inner"
+    else:
+        base_chain("c", args.hook)
+        tproxy_chain = "c"
+
+    if not args.no_tproxy:
+        exprs = []
+        if not args.no_l4:
+            exprs.append(expr("meta", a_be32(NFTA_META_KEY, NFT_META_L4PROTO),
+                              a_be32(NFTA_META_DREG, NFT_REG_1)))
+            exprs.append(expr("cmp", a_be32(NFTA_CMP_SREG, NFT_REG_1), a_be32(NFTA_CMP_OP, NFT_CMP_EQ),
+                              nest(NFTA_CMP_DATA, attr(NFTA_DATA_VALUE, b"\x06"))))
+        tp = []
+        if args.tproxy_family != "none":
+            if args.tproxy_family in TPROXY_FAMILIES:
+                tfam = TPROXY_FAMILIES[args.tproxy_family]
+            else:
+                tfam = int(args.tproxy_family, 0)
+            tp.append(a_be32(NFTA_TPROXY_FAMILY, tfam))
+        if args.addr is not None:
+            fa = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+            value = socket.inet_pton(fa, args.addr)
+            # fill the register tproxy reads; for a bad register (the
+            # point of the case) fill a good one so only tproxy can fail
+            reg = args.addr_reg if reg_ok(args.addr_reg, len(value)) else NFT_REG_2
+            exprs.append(imm_data(reg, value))
+            tp.append(a_be32(NFTA_TPROXY_REG_ADDR, args.addr_reg))
+        if args.port is not None:
+            reg = args.port_reg if reg_ok(args.port_reg, 2) else NFT_REG_1
+            exprs.append(imm_data(reg, struct.pack("!H", args.port)))
+            tp.append(a_be32(NFTA_TPROXY_REG_PORT, args.port_reg))
+        exprs.append(expr("tproxy", *tp))
+        jump = lambda: rule("outer", [imm_jump("inner")], "jump")
+        if args.jump_from and args.jump_first:
+            jump()
+        rule(tproxy_chain, exprs, "tproxy")
+        if args.jump_from and not args.jump_first:
+            jump()
+    elif args.jump_from:
+        rule("outer", [imm_jump("inner")], "jump")
+
+    b.add(NFNL_MSG_BATCH_END, NLM_F_REQUEST, socket.AF_UNSPEC, b"", res_id=NFNL_SUBSYS_NFTABLES)
+    return b
+
+
+def parse_error(data, off, length):
+    err = struct.unpack_from("=i", data, off + 16)[0]
+    flags = struct.unpack_from("=H", data, off + 6)[0]
+    text = ""
+    if flags & NLM_F_ACK_TLVS:
+        # capped: struct nlmsgerr = int error + struct nlmsghdr (16)
+        pos = off + 16 + 4 + 16
+        end = off + length
+        while pos + 4 <= end:
+            alen, atype = struct.unpack_from("=HH", data, pos)
+            if alen < 4:
+                break
+            if atype & 0x7fff == NLMSGERR_ATTR_MSG:
+                text = data[pos + 4:pos + alen].rstrip(b"\0").decode(errors="replace")
+            pos += (alen + 3) & ~3
+    return err, text
+
+
+def run(args):
+    b = build(args)
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    sock.settimeout(args.timeout)
+    sock.bind((0, 0))
+    for opt in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
+        try:
+            sock.setsockopt(SOL_NETLINK, opt, 1)
+        except OSError:
+            pass
+    sock.send(b"".join(b.msgs))
+    # a GETGEN after the batch: its answer marks the end of the batch's answers
+    sync_seq = b.seq
+    sync = struct.pack("=BBH", socket.AF_UNSPEC, 0, 0)
+    sock.send(struct.pack("=IHHII", 16 + len(sync), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
+                          NLM_F_REQUEST | NLM_F_ACK, sync_seq, 0) + sync)
+    errors = []
+    done = False
+    while not done:
+        data = sock.recv(65536)
+        off = 0
+        while off + 16 <= len(data):
+            length, mtype, _flags, seq, _pid = struct.unpack_from("=IHHII", data, off)
+            if length < 16:
+                break
+            if mtype == NLMSG_ERROR:
+                err, text = parse_error(data, off, length)
+                if seq == sync_seq:
+                    done = True
+                elif err != 0:
+                    errors.append((seq, -err, text))
+            off += (length + 3) & ~3
+    sock.close()
+    if not errors:
+        print("ACCEPTED")
+        return 0
+    seq, eno, text = errors[0]
+    # 95 is both ENOTSUP and EOPNOTSUPP on Linux; the kernel means the latter
+    name = "EOPNOTSUPP" if eno == errno.EOPNOTSUPP else errno.errorcode.get(eno, str(eno))
+    print("REJECTED errno=%s (%s%s) msg=%s" % (name, os.strerror(eno),
+                                                ": " + text if text else "", b.names.get(seq, "?")))
+    return 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table-family", choices=sorted(TABLE_FAMILIES), default="ip")
+    p.add_argument("--table", default="rawtest")
+    p.add_argument("--hook", default="prerouting")
+    p.add_argument("--dev", default="lo", help="netdev: device of the ingress hook")
+    p.add_argument("--priority", type=int, default=-150)
+    p.add_argument("--jump-from", metavar="HOOK",
+                   help="tproxy in regular chain 'inner', jumped to from a base chain at HOOK")
+    p.add_argument("--jump-first", action="store_true", help="add the jump rule before the tproxy rule")
+    p.add_argument("--tproxy-family", default="ip",
+                   help="ip, ip6, unspec, none (attribute left out) or a number")
+    p.add_argument("--addr", help="address loaded into the address register")
+    p.add_argument("--addr-reg", type=int, default=NFT_REG_2)
+    p.add_argument("--port", type=int, help="port loaded into the port register")
+    p.add_argument("--port-reg", type=int, default=NFT_REG_1)
+    p.add_argument("--no-l4", action="store_true", help="no meta l4proto tcp match before tproxy")
+    p.add_argument("--no-tproxy", action="store_true",
+                   help="control: table and chains only (is this family/hook usable at all?)")
+    p.add_argument("--timeout", type=float, default=10.0)
+    args = p.parse_args()
+    try:
+        return run(args)
+    except socket.timeout:
+        print("nfnl_raw: no answer from the kernel", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print("nfnl_raw: %s" % e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# nft tproxy: rules that must be rejected, atomically.
+#
+# In one netns a baseline ruleset is loaded that uses tproxy the right way
+# (prerouting, directly, through a jump and through a verdict map). Then
+# every bad ruleset is loaded with `nft -f` as one transaction: it must
+# fail with a clear message, and `nft list ruleset` must equal the baseline
+# afterwards (nothing half-installed, nothing of the baseline lost).
+#
+#   kernel rejects (nft sends it): tproxy in input/forward/output/postrouting
+#   base chains (ip, ip6, inet); tproxy in a regular chain reached from an
+#   input/output chain by jump, goto, verdict map or two jumps, added in the
+#   same transaction or later from either side.
+#   nft rejects in userspace: bridge/netdev/arp tables, no transport match,
+#   no address and no port (JSON), address ranges, inet address without family.
+#   nfnl_raw.py sends what nft refuses straight to the kernel: bridge/netdev/
+#   arp tables, missing family/registers, family mismatch, UNSPEC family with
+#   an address, bad registers, hooks; and checks what the kernel accepts.
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+
+RAW="$SELFTEST_DIR/nfnl_raw.py"
+
+nsr=""
+setup_ns nsr
+
+nft_r() { ip netns exec "$nsr" "$NFT" "$@"; }
+
+BASELINE=$(cat <<-'EOF'
+	table inet base {
+		chain sub {
+			tcp dport 81 tproxy ip to 127.0.0.1:1081
+		}
+		chain mapped {
+			udp dport 82 tproxy ip6 to [::1]:1082
+		}
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			tcp dport 80 tproxy to :1080 meta mark set 1 accept
+			jump sub
+			meta l4proto udp udp dport vmap { 82 : jump mapped }
+		}
+		chain empty {
+		}
+		chain in {
+			type filter hook input priority filter; policy accept;
+			jump empty
+		}
+		chain out {
+			type filter hook output priority filter; policy accept;
+		}
+	}
+	table ip base4 {
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			ip daddr 10.9.9.9 udp dport 53 tproxy to 127.0.0.1:1053 meta mark set 1 accept
+		}
+	}
+	table ip6 base6 {
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			ip6 daddr dead::9 tcp dport 443 tproxy to [::1]:1443 meta mark set 1 accept
+		}
+	}
+EOF
+)
+
+if ! out=$(nft_r -f - <<< "$BASELINE" 2>&1); then
+	fail "baseline ruleset with valid tproxy rules does not load"
+	echo "$out" | indent
+	exit "$ret"
+fi
+BEFORE=$(nft_r list ruleset)
+if ! grep -q "tproxy ip to 127.0.0.1:1081" <<< "$BEFORE" ||
+   ! grep -q "tproxy ip6 to \[::1\]:1082" <<< "$BEFORE" ||
+   ! grep -q "tproxy to :1080" <<< "$BEFORE"; then
+	fail "baseline ruleset does not list back as loaded"
+	echo "$BEFORE" | indent
+	exit "$ret"
+fi
+pass "baseline: tproxy in prerouting (ip, ip6, inet; direct, via jump, via vmap) loads"
+
+# unchanged DESC: the ruleset still equals the baseline
+unchanged()
+{
+	local now
+	now=$(nft_r list ruleset)
+	if [ "$now" != "$BEFORE" ]; then
+		fail "$1: ruleset changed by a rejected transaction"
+		diff <(echo "$BEFORE") <(echo "$now") | indent
+		# back to the baseline for the next case
+		nft_r flush ruleset
+		nft_r -f - <<< "$BASELINE"
+		BEFORE=$(nft_r list ruleset)
+		return 1
+	fi
+	return 0
+}
+
+# reject DESC MESSAGE [nft options] < ruleset
+# nft -f must fail, print MESSAGE, and change nothing.
+reject()
+{
+	local desc=$1 msg=$2 f out rc=0
+	shift 2
+	f=$(mktemp "$TMPD/bad.XXXXXX")
+	cat > "$f"
+	out=$(nft_r "$@" -f "$f" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		fail "$desc: accepted"
+		indent < "$f"
+		nft_r flush ruleset
+		nft_r -f - <<< "$BASELINE"
+		BEFORE=$(nft_r list ruleset)
+		return
+	fi
+	if ! grep -qF -- "$msg" <<< "$out"; then
+		fail "$desc: rejected, but without '$msg'"
+		echo "$out" | indent
+		unchanged "$desc"
+		return
+	fi
+	unchanged "$desc" && pass "$desc: rejected ('$msg'), ruleset unchanged"
+}
+
+KERNEL_MSG="Could not process rule: Operation not supported"
+
+# --- hooks other than prerouting, in base chains ---------------------------
+for tf in ip ip6 inet; do
+	case $tf in
+	ip)   m="ip daddr 10.0.0.1 tcp dport 80" stmt="tproxy to 127.0.0.1:1080" ;;
+	ip6)  m="ip6 daddr dead::1 tcp dport 80" stmt="tproxy to [::1]:1080" ;;
+	inet) m="tcp dport 80" stmt="tproxy to :1080" ;;
+	esac
+	for hook in input forward output postrouting; do
+		# a new table with a valid prerouting chain, plus an addition to
+		# the existing baseline table: both must vanish with the bad rule
+		reject "tproxy in $tf $hook chain" "$KERNEL_MSG" <<-EOF
+		table $tf newt {
+			chain ok {
+				type filter hook prerouting priority mangle; policy accept;
+				$m $stmt meta mark set 1 accept
+			}
+			chain bad {
+				type filter hook $hook priority filter; policy accept;
+				$m $stmt
+			}
+		}
+		add rule inet base pre udp dport 99 tproxy to :1099
+		EOF
+	done
+done
+
+# --- through jumps: validation of the chains a base chain reaches ---------
+reject "tproxy in a new regular chain jumped to from a new input chain" "$KERNEL_MSG" <<-'EOF'
+table inet newt {
+	chain sub2 {
+		tcp dport 80 tproxy to :1080
+	}
+	chain in2 {
+		type filter hook input priority filter; policy accept;
+		jump sub2
+	}
+}
+EOF
+
+reject "jump from the existing input chain to an existing chain holding tproxy" "$KERNEL_MSG" <<-'EOF'
+add rule inet base in jump sub
+EOF
+
+reject "goto from the existing output chain to an existing chain holding tproxy" "$KERNEL_MSG" <<-'EOF'
+add rule inet base out meta l4proto tcp goto sub
+EOF
+
+reject "tproxy added to an existing chain the input chain jumps to" "$KERNEL_MSG" <<-'EOF'
+add rule inet base empty tcp dport 80 tproxy to :1080
+EOF
+
+reject "verdict map from the input chain to an existing chain holding tproxy" \
+	"Could not process rule: Operation not supported" <<-'EOF'
+add rule inet base in tcp dport vmap { 81 : jump sub }
+EOF
+
+reject "two jumps: input -> new chain -> existing chain holding tproxy" "$KERNEL_MSG" <<-'EOF'
+add chain inet base mid
+add rule inet base mid jump mapped
+add rule inet base in jump mid
+EOF
+
+reject "tproxy in a new chain jumped to from a new forward chain, ip6 table" "$KERNEL_MSG" <<-'EOF'
+table ip6 newt {
+	chain sub2 {
+		ip6 daddr dead::1 udp dport 53 tproxy to [::1]:1053
+	}
+	chain fw {
+		type filter hook forward priority filter; policy accept;
+		jump sub2
+	}
+}
+EOF
+
+# --- refused by nft itself --------------------------------------------------
+reject "tproxy in a bridge table" "tproxy is only supported for IPv4/IPv6/INET" <<-'EOF'
+table bridge newt {
+	chain c {
+		type filter hook prerouting priority filter; policy accept;
+		tcp dport 80 tproxy to :1080
+	}
+}
+EOF
+
+reject "tproxy in a netdev table" "tproxy is only supported for IPv4/IPv6/INET" <<-'EOF'
+table netdev newt {
+	chain c {
+		type filter hook ingress device lo priority filter; policy accept;
+		tcp dport 80 tproxy to :1080
+	}
+}
+EOF
+
+reject "tproxy in an arp table" "tproxy is only supported for IPv4/IPv6/INET" <<-'EOF'
+table arp newt {
+	chain c {
+		type filter hook input priority filter; policy accept;
+		meta l4proto tcp tproxy to :1080
+	}
+}
+EOF
+
+for tf in ip ip6 inet; do
+	reject "tproxy without transport protocol match ($tf table)" \
+		"Transparent proxy support requires transport protocol match" <<-EOF
+	table $tf newt {
+		chain c {
+			type filter hook prerouting priority mangle; policy accept;
+			tproxy to :1080
+		}
+	}
+	EOF
+done
+
+reject "tproxy with no address and no port (JSON)" "Either address or port must be specified!" -j <<-'EOF'
+{"nftables": [
+ {"table": {"family": "ip", "name": "newt"}},
+ {"chain": {"family": "ip", "table": "newt", "name": "c", "type": "filter",
+            "hook": "prerouting", "prio": -150, "policy": "accept"}},
+ {"rule": {"family": "ip", "table": "newt", "chain": "c", "expr": [
+   {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}},
+   {"tproxy": {"family": "ip"}}]}}
+]}
+EOF
+
+reject "tproxy with an address range" "Address ranges are not supported for tproxy." <<-'EOF'
+table ip newt {
+	chain c {
+		type filter hook prerouting priority mangle; policy accept;
+		tcp dport 80 tproxy to 127.0.0.1-127.0.0.2:1080
+	}
+}
+EOF
+
+reject "tproxy with an address but no family in an inet table" \
+	"ip or ip6 must be specified with address for inet tables." <<-'EOF'
+table inet newt {
+	chain c {
+		type filter hook prerouting priority mangle; policy accept;
+		tcp dport 80 tproxy to 127.0.0.1:1080
+	}
+}
+EOF
+
+# --- straight to the kernel (nfnl_raw.py) -----------------------------------
+
+# raw DESC ERRNO nfnl_raw.py args...
+# The batch must be rejected with ERRNO and leave the ruleset unchanged.
+raw()
+{
+	local desc="kernel: $1" expect=$2 out rc=0
+	shift 2
+	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest "$@" 2>&1) || rc=$?
+	case "$rc:$out" in
+	"1:REJECTED errno=$expect "*)
+		unchanged "$desc" && pass "$desc: $out, ruleset unchanged"
+		;;
+	0:*)
+		fail "$desc: accepted by the kernel, expected $expect"
+		nft_r list ruleset | indent
+		nft_r flush ruleset
+		nft_r -f - <<< "$BASELINE"
+		BEFORE=$(nft_r list ruleset)
+		;;
+	*)
+		fail "$desc: expected errno=$expect, got (exit $rc): $out"
+		unchanged "$desc"
+		;;
+	esac
+}
+
+# raw_ok DESC TABLEFAMILY LISTING nfnl_raw.py args...
+# The kernel must accept the batch and nft must list the tproxy rule
+# exactly as LISTING (the expression's dump); the table is removed again.
+raw_ok()
+{
+	local desc="kernel: $1" tf=$2 listing=$3 out rc=0 got
+	shift 3
+	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" "$@" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc: expected the kernel to accept it, got (exit $rc): $out"
+		unchanged "$desc"
+		return
+	fi
+	got=$(nft_r list table "$tf" rawtest | grep tproxy | sed 's/^[[:space:]]*//')
+	if [ "$got" = "$listing" ]; then
+		pass "$desc: accepted, listed as '$got'"
+	else
+		fail "$desc: accepted, but listed as '$got', expected '$listing'"
+		nft_r list table "$tf" rawtest | indent
+	fi
+	nft_r delete table "$tf" rawtest
+	unchanged "$desc"
+}
+
+# control: the table family / hook itself must be usable, else the case
+# would pass for the wrong reason
+raw_family_case()
+{
+	local tf=$1 hook=$2 out rc=0
+	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
+		return
+	fi
+	nft_r delete table "$tf" rawtest
+	raw "tproxy in table family $tf ($hook chain)" EOPNOTSUPP --table-family "$tf" --hook "$hook" --port 1080
+}
+
+raw_family_case bridge prerouting
+raw_family_case netdev ingress
+raw_family_case arp input
+
+raw "no family attribute" EINVAL --tproxy-family none --port 1080
+raw "family but no address and no port register" EINVAL --tproxy-family ip
+raw "ip table, ip6 family" EINVAL --table-family ip --tproxy-family ip6 --port 1080
+raw "ip6 table, ip family" EINVAL --table-family ip6 --tproxy-family ip --port 1080
+raw "inet table, unspec family with an address" EINVAL --table-family inet --tproxy-family unspec --addr 127.0.0.1 --port 1080
+raw "inet table, unknown family 7" EOPNOTSUPP --table-family inet --tproxy-family 7 --port 1080
+raw "ip6 address register past the last register" ERANGE --table-family ip6 --tproxy-family ip6 --addr ::1 --addr-reg 23 --port 1080
+raw "port register out of range" ERANGE --port 1080 --port-reg 24
+raw "verdict register as port register" EINVAL --port 1080 --port-reg 0
+for hook in input forward output postrouting; do
+	raw "ip table, $hook chain" EOPNOTSUPP --hook "$hook" --port 1080
+done
+raw "jump from input to a chain with tproxy (jump rule added last)" EOPNOTSUPP --jump-from input --port 1080
+raw "jump from input to a chain with tproxy (jump rule added first)" EOPNOTSUPP --jump-from input --jump-first --port 1080
+raw "jump from output, inet table, ip6" EOPNOTSUPP --table-family inet --tproxy-family ip6 --jump-from output --addr ::1 --port 1080
+
+# what the kernel must accept (wire compatibility with other netlink users)
+raw_ok "ip table, ip family, port" ip "meta l4proto tcp tproxy to :1080" --port 1080
+raw_ok "ip table, ip family, address only" ip "meta l4proto tcp tproxy to 127.0.0.1" --addr 127.0.0.1
+raw_ok "ip table, ip family, address and port" ip "meta l4proto tcp tproxy to 127.0.0.1:1080" \
+	--addr 127.0.0.1 --port 1080
+raw_ok "inet table, unspec family, port" inet "meta l4proto tcp tproxy to :1080" --tproxy-family unspec --port 1080
+raw_ok "inet table, ip family, address and port" inet "meta l4proto tcp tproxy ip to 127.0.0.1:1080" \
+	--tproxy-family ip --addr 127.0.0.1 --port 1080
+raw_ok "inet table, ip6 family, address and port" inet "meta l4proto tcp tproxy ip6 to [::1]:1080" \
+	--tproxy-family ip6 --addr ::1 --port 1080
+raw_ok "ip6 table, 32-bit registers" ip6 "meta l4proto tcp tproxy to [::1]:1080" \
+	--tproxy-family ip6 --addr ::1 --addr-reg 8 --port 1080 --port-reg 15
+raw_ok "prerouting chain jumping to a chain with tproxy" ip "meta l4proto tcp tproxy to :1080" \
+	--jump-from prerouting --port 1080
+raw_ok "no transport match (nft requires one, the kernel does not)" ip "tproxy to :1080" --no-l4 --port 1080
+
+unchanged "end" && pass "ruleset equals the baseline after all cases"
+nft_r flush ruleset
+
+exit "$ret"

@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# nft tproxy, TCP TIME_WAIT takeover: client -- router -- server1 (lib.sh).
+#
+# The client connects from a fixed source port to server1:8080; the router
+# diverts it to a transparent proxy listening on a DIFFERENT port (12345).
+# The proxy answers and closes first, so the TIME_WAIT socket
+# (server1:8080 <- client:sport) lives in the router. The client then
+# reconnects on the same 4-tuple at once.
+#
+# tproxy's established lookup finds the TIME_WAIT socket for that SYN; it
+# must kill it and hand the SYN to the proxy listener. Without the
+# takeover, the TIME_WAIT socket gets the SYN: TCP would look for a
+# listener on the packet's own destination (server1:8080), finds none in
+# the router and answers with an ACK; the client answers that with a RST,
+# which kills the TIME_WAIT socket, and only the SYN retransmitted about a
+# second later reaches the proxy. So the test checks that:
+#   - the TIME_WAIT socket for the tuple existed right before the reconnect,
+#   - the reconnect reached the proxy (peer = client:sport, laddr = server1:8080),
+#   - the client sent no RST and retransmitted no SYN during the reconnect
+#     (TcpOutRsts and TcpRetransSegs unchanged in the client's netns).
+# IPv4 and IPv6, ip/ip6 and inet tables.
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+checktool "ping -V" "run test without ping"
+checktool "ss -V" "run test without ss (iproute2)"
+
+PORT=12345
+
+topology || exit "$ksft_fail"
+
+start_peer server1-4 "$nsserver1" tcp "$S1_4:8080" --role server1 || exit "$ret"
+start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$ret"
+
+# tw_present NS LOCAL PEER: a TIME-WAIT socket LOCAL <-> PEER exists in NS
+tw_present()
+{
+	ip netns exec "$1" ss -Htan state time-wait |
+		awk -v l="$2" -v p="$3" '$(NF-1) == l && $NF == p { f = 1 } END { exit !f }'
+}
+
+# no_socket NS LOCAL: no TCP socket in any state with local address LOCAL
+# shellcheck disable=SC2317 # called through busywait
+no_socket()
+{
+	! ip netns exec "$1" ss -Htan | awk -v l="$2" '$4 == l { f = 1 } END { exit !f }'
+}
+
+# tw_case V TABLEFAMILY STMT
+tw_case()
+{
+	local v=$1 tf=$2 stmt=$3
+	local fam c s1 any dst peer desc out rc
+	local rst0 rst1 retr0 retr1
+	if [ "$v" = 4 ]; then
+		fam=ip c=$C4 s1=$S1_4 any=0.0.0.0
+	else
+		fam=ip6 c=$C6 s1=$S1_6 any=::
+	fi
+	dst=$(hostport "$s1" 8080)
+	next_sport
+	peer=$(hostport "$c" "$SPORT")
+	desc="IPv$v $tf table '$stmt'"
+
+	load_ruleset "$nsrouter" "$desc" <<-EOF || return
+	flush ruleset
+	table $tf tproxy_test {
+		chain divert {
+			type filter hook prerouting priority mangle; policy accept;
+			$fam daddr $s1 tcp dport 8080 $stmt meta mark set 1 accept
+		}
+	}
+	EOF
+	start_peer proxy "$nsrouter" tcp "$(hostport "$any" $PORT)" --transparent --close-first || return
+
+	# 1st connection: the proxy answers and closes first
+	expect_reply "$desc: first connection" "$nsclient" tcp "$dst" "$SPORT" 1 \
+		proxy "$dst" "$peer" --expect-eof || { stop_peer "$PEER_PID"; return; }
+
+	# the router holds the TIME_WAIT; the client's socket is fully closed
+	if ! busywait "$BUSYWAIT_TIMEOUT" tw_present "$nsrouter" "$dst" "$peer"; then
+		fail "$desc: no TIME-WAIT socket $dst <- $peer in the router"
+		ip netns exec "$nsrouter" ss -tan | indent
+		stop_peer "$PEER_PID"
+		return
+	fi
+	if ! busywait "$BUSYWAIT_TIMEOUT" no_socket "$nsclient" "$peer"; then
+		fail "$desc: client socket $peer did not close"
+		ip netns exec "$nsclient" ss -tan | indent
+		stop_peer "$PEER_PID"
+		return
+	fi
+
+	# 2nd connection, same 4-tuple, TIME_WAIT still there (it lasts 60 s)
+	rst0=$(tcp_snmp "$nsclient" OutRsts)
+	retr0=$(tcp_snmp "$nsclient" RetransSegs)
+	if tw_present "$nsrouter" "$dst" "$peer"; then
+		pass "$desc: TIME-WAIT $dst <- $peer present in the router before the reconnect"
+	else
+		fail "$desc: TIME-WAIT $dst <- $peer vanished before the reconnect"
+	fi
+	rc=0
+	out=$(peer_client "$nsclient" tcp "$dst" --sport "$SPORT" --expect-eof --verbose 2> "$TMPD/client.err") || rc=$?
+	rst1=$(tcp_snmp "$nsclient" OutRsts)
+	retr1=$(tcp_snmp "$nsclient" RetransSegs)
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc: reconnect on the same 4-tuple failed (exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+	else
+		check_replies "$desc: reconnect on the same 4-tuple" "$out" 1 proxy "$dst" "$peer"
+	fi
+	if [ "$rst1" -eq "$rst0" ] && [ "$retr1" -eq "$retr0" ]; then
+		pass "$desc: the first SYN was taken over (client sent no RST, no retransmission: $(grep -o 'in [0-9.]* ms' "$TMPD/client.err"))"
+	else
+		fail "$desc: no takeover of the TIME_WAIT socket: client sent $((rst1 - rst0)) RST, $((retr1 - retr0)) retransmissions during the reconnect"
+		indent < "$TMPD/client.err"
+	fi
+	if [ "$(grep -Fc "accept laddr=$dst peer=$peer " "$TMPD/proxy.log")" -ne 2 ]; then
+		fail "$desc: the proxy did not accept both connections"
+		indent < "$TMPD/proxy.log"
+	fi
+	stop_peer "$PEER_PID"
+}
+
+tw_case 4 ip "tproxy to :$PORT"
+tw_case 4 inet "tproxy ip to :$PORT"
+tw_case 6 ip6 "tproxy to :$PORT"
+tw_case 6 inet "tproxy ip6 to :$PORT"
+flush_ruleset "$nsrouter"
+
+exit "$ret"

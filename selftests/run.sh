@@ -1,0 +1,80 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the nft-tproxy selftests: every selftests/nft_*.sh, or the ones named
+# (nft_tproxy_tcp, nft_tproxy_tcp.sh or a path). Each runs with a timeout
+# (NFTP_TEST_TIMEOUT seconds, default 300) as root; its output is shown
+# indented under "# ", followed by a TAP-style line:
+#   ok N name | not ok N name | ok N name # SKIP
+# and at the end exactly one line "N passed, N failed, N skipped" (scripts).
+# Exit status 1 if any test failed, else 0.
+# Environment: NFT (nft binary, default nft), NFTP_MODE, NFTP_KVER (shown).
+
+set -u
+
+dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+timeout_s=${NFTP_TEST_TIMEOUT:-300}
+NFT=${NFT:-nft}
+export NFT
+
+tests=()
+missing=()
+if [ $# -eq 0 ]; then
+	for t in "$dir"/nft_*.sh; do
+		[ -e "$t" ] && tests+=("$t")
+	done
+else
+	for a in "$@"; do
+		if [ -f "$a" ]; then
+			tests+=("$a")
+		elif [ -f "$dir/$a" ]; then
+			tests+=("$dir/$a")
+		elif [ -f "$dir/$a.sh" ]; then
+			tests+=("$dir/$a.sh")
+		else
+			missing+=("$a")
+		fi
+	done
+fi
+
+echo "TAP version 13"
+echo "1..$((${#tests[@]} + ${#missing[@]}))"
+echo "# mode=${NFTP_MODE:-unset} kver=${NFTP_KVER:-unset} kernel=$(uname -r) NFT=$NFT ($($NFT --version 2>&1 | head -n 1))"
+
+n=0 passed=0 failed=0 skipped=0
+for t in "${tests[@]}"; do
+	n=$((n + 1))
+	name=$(basename "$t" .sh)
+	echo "# selftests: $name"
+	start=$SECONDS
+	timeout -k 10 "$timeout_s" bash "$t" 2>&1 < /dev/null | sed -u 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	took=$((SECONDS - start))
+	case $rc in
+	0)
+		echo "ok $n $name # ${took}s"
+		passed=$((passed + 1))
+		;;
+	4)
+		echo "ok $n $name # SKIP"
+		skipped=$((skipped + 1))
+		;;
+	124 | 137)
+		echo "not ok $n $name # TIMEOUT after ${timeout_s}s"
+		failed=$((failed + 1))
+		;;
+	*)
+		echo "not ok $n $name # exit=$rc, ${took}s"
+		failed=$((failed + 1))
+		;;
+	esac
+done
+for a in "${missing[@]}"; do
+	n=$((n + 1))
+	echo "# selftests: $a: no such test"
+	echo "not ok $n $a"
+	failed=$((failed + 1))
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
