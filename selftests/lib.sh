@@ -50,6 +50,23 @@ fail() { echo "FAIL: $*"; ret=$ksft_fail; }
 # a whole script cannot run here
 skip_all() { echo "SKIP: $*"; exit $ksft_skip; }
 
+# Reference runs (NFTP_MODE=ref) on kernels whose in-tree modules predate a
+# feature we provide everywhere (socket cgroupv2 before 5.13, socket in
+# output before 5.18): the case is not applicable there, and says so.
+# Usage: if ref_lacks "desc" "$loadstatus"; then continue-or-return; fi
+#   where loadstatus is non-zero when the kernel refused the ruleset.
+# Prints "N/A: desc (in-tree <kver>)" and returns 0 only in a reference run
+# with a refused ruleset; with our modules a refusal is always a failure.
+ref_lacks()
+{
+	local desc=$1 refused=$2
+	if [ "${NFTP_MODE:-}" = ref ] && [ "$refused" -ne 0 ]; then
+		echo "N/A: $desc (the in-tree module of $(uname -r) lacks it)"
+		return 0
+	fi
+	return 1
+}
+
 # indent a block of text (command output) under a PASS/FAIL line
 indent() { sed 's/^/    | /'; }
 
