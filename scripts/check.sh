@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The whole suite, twice: on our modules, then on the in-tree ones in a
 # separate boot (the parity proof).  Installs what it needs, builds, and
-# ends with one line "N passed, N failed, N skipped" over both runs.
+# ends with a line "N n/a" (cases the in-tree module lacks, see ref_lacks in
+# selftests/lib.sh) and one line "N passed, N failed, N skipped" over both
+# runs.  Each run's output goes to build/logs/check-<kver>-<mode>.log, and
+# "status=<vm-run exit> seconds=<wall time>" to check-<kver>-<mode>.status.
 #
 # usage: check.sh [--kver V] [--ours-only|--ref-only] [TEST...]
 set -euo pipefail
@@ -10,7 +13,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
 
-kver= modes=(ours ref)
+kver='' modes=(ours ref)
 while (($#)); do
 	case $1 in
 	--kver) kver=$2; shift 2 ;;
@@ -25,17 +28,20 @@ kver=${kver:-$(scripts/kver.sh)}
 make -s KVER="$kver" modules
 
 mkdir -p build/logs
-total_p=0 total_f=0 total_s=0 summary=()
+total_p=0 total_f=0 total_s=0 total_na=0 summary=()
 for mode in "${modes[@]}"; do
 	log=build/logs/check-$kver-$mode.log
+	rm -f "${log%.log}.status"
 	echo "=== $kver: suite on $mode modules ==="
 	flag=()
 	[ "$mode" = ref ] && flag=(--ref)
+	start=$SECONDS
 	set +e
 	scripts/vm-run --kver "$kver" "${flag[@]}" -- selftests/run.sh "$@" \
 		2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e
+	echo "status=$rc seconds=$((SECONDS - start))" >"${log%.log}.status"
 
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
 	if [ -z "$line" ]; then
@@ -47,12 +53,16 @@ for mode in "${modes[@]}"; do
 		line="${line/ 0 failed/ 1 failed}"
 	fi
 	read -r p _ f _ s _ <<<"${line//,/}"
+	na=$(sed -n 's,^\([0-9][0-9]*\) n/a\r\?$,\1,p' "$log" | tail -n1)
+	na=${na:-0}
 	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + ${s:-0}))
-	summary+=("$kver $mode: $line")
+	total_na=$((total_na + na))
+	summary+=("$kver $mode: $line, $na n/a")
 done
 
 echo
 echo "=== summary ==="
 printf '%s\n' "${summary[@]}"
+echo "$total_na n/a"
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ]
