@@ -2,6 +2,7 @@
 #
 # make [KVER=<release>|KDIR=<build tree>]   build the modules (W=1)
 # make check                               suite on ours, then on in-tree
+# make check-matrix                        suite on every supported kernel
 # make demo                                a proxied connection, shown
 # make install                             modules into updates/, depmod
 #
@@ -15,7 +16,7 @@ endif
 KDIR ?= /lib/modules/$(KVER)/build
 B := build/$(KVER)
 
-.PHONY: all modules check check-ours check-ref demo install clean deps
+.PHONY: all modules check check-matrix check-ours check-ref demo install clean deps
 
 all: modules
 
@@ -28,6 +29,9 @@ deps:
 
 check:
 	scripts/check.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
+
+check-matrix:
+	scripts/check-matrix.sh
 
 demo:
 	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
