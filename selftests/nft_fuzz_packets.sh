@@ -77,7 +77,9 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
 else
 	mkdir -p "$CG"
 	rc=0
-	out=$(ip netns exec "$nsrouter" "$NFT" add rule inet fuzz raw_pre \
+	# nsenter, not ip netns exec: that remounts /sys, hiding the cgroup2
+	# mount nft resolves the path in.
+	out=$(nsenter --net="/run/netns/$nsrouter" "$NFT" add rule inet fuzz raw_pre \
 		socket cgroupv2 level 1 "\"${CG##*/}\"" counter 2>&1) || rc=$?
 	if ! ref_lacks "socket cgroupv2 rule in the fuzz ruleset" "$rc" &&
 	   [ "$rc" -ne 0 ]; then

@@ -18,6 +18,22 @@ reply from the address it sent to is accepted) and prints each reply line.
 Exit status: 0 every reply arrived, 1 network failure (refused, reset,
 timeout, short reply), 2 usage error.
 
+Proxy mode (server --proxy, with --transparent): for each diverted TCP
+connection or UDP datagram, open a second IP(V6)_TRANSPARENT socket bound to
+the CLIENT's address (port 0), connect it to the ORIGINAL destination, relay
+the line, and answer the client with
+
+    <role> laddr=<orig dst> peer=<client> lsock=<listener> via=<upstream local addr:port> upstream=[<server's reply>] seq=<n>
+
+so a test sees both what the proxy got and what the real server saw.
+
+--mark N sets SO_MARK on the sockets (server: listener and UDP sockets,
+client: its socket). Client --transparent sets IP(V6)_TRANSPARENT before
+--bind, so the client can bind a foreign (e.g. another host's) address.
+UDP client --expect-error ECONNREFUSED|EMSGSIZE: send (optionally --df and
+--size) and succeed only when that error comes back (an ICMP error); it
+prints "error=NAME mtu=<path MTU the socket learned>".
+
 IPv6 addresses are written [addr]:port. IPv6 sockets are always V6ONLY.
 """
 
@@ -44,6 +60,13 @@ IPV6_PKTINFO = 50
 IPV6_RECVORIGDSTADDR = 74
 IPV6_ORIGDSTADDR = 74
 IPV6_TRANSPARENT = 75
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DO = 2
+IP_MTU = 14
+IPV6_MTU_DISCOVER = 23
+IPV6_MTU = 24
+IPV6_PMTUDISC_DO = 2
+SO_MARK = 36
 
 LOG_LOCK = threading.Lock()
 LOG_FILE = None
@@ -86,8 +109,10 @@ def fmt(sockaddr):
     return "%s:%d" % (host, port)
 
 
-def make_socket(family, kind, transparent=False, reuse=True):
+def make_socket(family, kind, transparent=False, reuse=True, mark=None):
     sock = socket.socket(family, kind)
+    if mark is not None:
+        sock.setsockopt(socket.SOL_SOCKET, SO_MARK, mark)
     if reuse:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if family == socket.AF_INET6:
@@ -125,10 +150,25 @@ def recv_line(sock, buf):
     return line, rest
 
 
+def upstream_socket(args, family, kind, client_sa):
+    """A transparent socket bound to the client's address (any port)."""
+    up = make_socket(family, kind, transparent=True, mark=args.mark)
+    up.settimeout(args.upstream_timeout)
+    up.bind((client_sa[0], 0))
+    return up
+
+
+def proxy_line(args, laddr, peer, lsock, via, upstream, seq):
+    return "%s laddr=%s peer=%s lsock=%s via=%s upstream=[%s] seq=%d\n" % (
+        args.role, laddr, peer, lsock, via, upstream, seq)
+
+
 def tcp_handle(args, conn, lsock):
     try:
-        laddr = fmt(conn.getsockname())
-        peer = fmt(conn.getpeername())
+        orig_sa = conn.getsockname()
+        peer_sa = conn.getpeername()
+        laddr = fmt(orig_sa)
+        peer = fmt(peer_sa)
     except OSError as e:
         log("conn-error %s" % e)
         conn.close()
@@ -136,15 +176,38 @@ def tcp_handle(args, conn, lsock):
     log("accept laddr=%s peer=%s lsock=%s" % (laddr, peer, lsock))
     buf = b""
     seq = 0
+    up = None
+    upbuf = b""
+    via = None
     conn.settimeout(args.idle_timeout)
     try:
+        if args.proxy:
+            # connect to the original destination from the client's address
+            up = upstream_socket(args, conn.family, socket.SOCK_STREAM, peer_sa)
+            try:
+                up.connect(orig_sa)
+            except OSError as e:
+                log("proxy-error connect from %s to %s: %s" % (peer, laddr, e))
+                raise
+            via = fmt(up.getsockname())
+            log("proxy-connect via=%s to=%s" % (via, laddr))
         while True:
             line, buf = recv_line(conn, buf)
             if line is None:
                 log("eof laddr=%s peer=%s" % (laddr, peer))
                 break
             seq += 1
-            conn.sendall(reply_line(args.role, laddr, peer, lsock, seq).encode())
+            if up is not None:
+                up.sendall(line + b"\n")
+                upline, upbuf = recv_line(up, upbuf)
+                if upline is None:
+                    log("proxy-error upstream %s closed" % laddr)
+                    break
+                upline = upline.decode(errors="replace")
+                log("proxy-reply via=%s upstream=%r" % (via, upline))
+                conn.sendall(proxy_line(args, laddr, peer, lsock, via, upline, seq).encode())
+            else:
+                conn.sendall(reply_line(args.role, laddr, peer, lsock, seq).encode())
             log("reply laddr=%s peer=%s seq=%d msg=%r" % (laddr, peer, seq, line.decode(errors="replace")))
             if args.close_first:
                 # active close: the TIME_WAIT socket ends up on this side
@@ -153,12 +216,14 @@ def tcp_handle(args, conn, lsock):
     except OSError as e:
         log("conn-error laddr=%s peer=%s: %s" % (laddr, peer, e))
     finally:
+        if up is not None:
+            up.close()
         conn.close()
 
 
 def tcp_server(args):
     family, addr = args.bind
-    lsn = make_socket(family, socket.SOCK_STREAM, args.transparent)
+    lsn = make_socket(family, socket.SOCK_STREAM, args.transparent, mark=args.mark)
     lsn.bind(addr)
     lsn.listen(64)
     lsock = fmt(lsn.getsockname())
@@ -192,7 +257,7 @@ def parse_sockaddr(data):
 
 def udp_server(args):
     family, addr = args.bind
-    sock = make_socket(family, socket.SOCK_DGRAM, args.transparent)
+    sock = make_socket(family, socket.SOCK_DGRAM, args.transparent, mark=args.mark)
     if family == socket.AF_INET:
         if args.transparent:
             sock.setsockopt(SOL_IP, IP_RECVORIGDSTADDR, 1)
@@ -232,9 +297,13 @@ def udp_server(args):
                 continue
             laddr = fmt(origdst)
             line = reply_line(args.role, laddr, peer, lsock, seq)
+            if args.proxy:
+                line = udp_proxy(args, family, data, origdst, peer_sa, lsock, seq)
+                if line is None:
+                    continue
             # Reply from the original destination, as a real UDP tproxy does:
             # a transparent socket bound to the non-local address.
-            out = make_socket(family, socket.SOCK_DGRAM, transparent=True)
+            out = make_socket(family, socket.SOCK_DGRAM, transparent=True, mark=args.mark)
             try:
                 out.bind(origdst)
                 out.sendto(line.encode(), peer_sa)
@@ -250,7 +319,34 @@ def udp_server(args):
         log("recv-udp laddr=%s peer=%s seq=%d msg=%r" % (laddr, peer, seq, data.decode(errors="replace")))
 
 
+def udp_proxy(args, family, data, origdst, peer_sa, lsock, seq):
+    """Relay one datagram to its original destination from the client's
+    address; return the line for the client, or None."""
+    laddr = fmt(origdst)
+    peer = fmt(peer_sa)
+    up = upstream_socket(args, family, socket.SOCK_DGRAM, peer_sa)
+    try:
+        up.connect(origdst)
+        via = fmt(up.getsockname())
+        up.send(data)
+        upline = up.recv(65535).decode(errors="replace").rstrip("\n")
+    except OSError as e:
+        log("proxy-error udp from %s to %s: %s" % (peer, laddr, e))
+        return None
+    finally:
+        up.close()
+    log("proxy-reply via=%s upstream=%r" % (via, upline))
+    return proxy_line(args, laddr, peer, lsock, via, upline, seq)
+
+
 # ---------------------------------------------------------------- clients
+
+def client_socket(args, family, kind):
+    sock = make_socket(family, kind, transparent=args.transparent,
+                       reuse=bool(args.sport or args.bind), mark=args.mark)
+    client_bind(args, sock, family)
+    return sock
+
 
 def client_bind(args, sock, family):
     if args.bind is not None:
@@ -264,8 +360,7 @@ def client_bind(args, sock, family):
 
 def tcp_client(args):
     family, addr = args.connect
-    sock = make_socket(family, socket.SOCK_STREAM, reuse=bool(args.sport or args.bind))
-    client_bind(args, sock, family)
+    sock = client_socket(args, family, socket.SOCK_STREAM)
     sock.settimeout(args.timeout)
     t0 = time.monotonic()
     try:
@@ -305,13 +400,19 @@ def tcp_client(args):
 
 def udp_client(args):
     family, addr = args.connect
-    sock = make_socket(family, socket.SOCK_DGRAM, reuse=bool(args.sport or args.bind))
-    client_bind(args, sock, family)
+    sock = client_socket(args, family, socket.SOCK_DGRAM)
     # connected: the kernel drops replies from any other address:port
     sock.connect(addr)
+    if args.df:
+        if family == socket.AF_INET:
+            sock.setsockopt(SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        else:
+            sock.setsockopt(SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO)
+    if args.expect_error:
+        return udp_expect_error(args, sock, family, addr)
     try:
         for i in range(1, args.count + 1):
-            payload = ("%s %d\n" % (args.msg, i)).encode()
+            payload = udp_payload(args, i)
             got = None
             for _attempt in range(args.retries + 1):
                 sock.send(payload)
@@ -336,6 +437,46 @@ def udp_client(args):
     return 0
 
 
+def path_mtu(sock, family):
+    try:
+        if family == socket.AF_INET:
+            return sock.getsockopt(SOL_IP, IP_MTU)
+        return sock.getsockopt(SOL_IPV6, IPV6_MTU)
+    except OSError:
+        return 0
+
+
+def udp_payload(args, i):
+    payload = ("%s %d\n" % (args.msg, i)).encode()
+    if args.size > len(payload):
+        payload = b"x" * (args.size - len(payload)) + payload
+    return payload
+
+
+def udp_expect_error(args, sock, family, addr):
+    """Send until an error (from an ICMP error) is reported on the socket."""
+    want = getattr(errno, args.expect_error)
+    got = None
+    for i in range(1, args.retries + 2):
+        try:
+            sock.send(udp_payload(args, i))
+            r, _, _ = select.select([sock], [], [], args.timeout)
+            if r:
+                data = sock.recv(65535)
+                print("client: unexpected reply %r" % data[:80], file=sys.stderr)
+                return 1
+        except OSError as e:
+            got = e.errno
+            break
+    name = errno.errorcode.get(got, "none") if got else "none"
+    print("error=%s mtu=%d" % (name, path_mtu(sock, family)), flush=True)
+    sock.close()
+    if got != want:
+        print("client: expected %s from %s, got %s" % (args.expect_error, fmt(addr), name), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
     global LOG_FILE
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -356,6 +497,10 @@ def main():
                    help="TCP: close the connection right after the first reply (server side gets TIME_WAIT)")
     s.add_argument("--idle-timeout", type=float, default=30.0, help="TCP: per-connection idle timeout")
     s.add_argument("--lifetime", type=int, default=600, help="exit after this many seconds")
+    s.add_argument("--mark", type=lambda x: int(x, 0), help="SO_MARK on the server's sockets")
+    s.add_argument("--proxy", action="store_true",
+                   help="with --transparent: relay to the original destination from the client's address")
+    s.add_argument("--upstream-timeout", type=float, default=5.0, help="proxy: upstream connect/reply timeout")
 
     c = sub.add_parser("client", help="connect/send and print the replies")
     c.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
@@ -369,8 +514,17 @@ def main():
     c.add_argument("--retries", type=int, default=1, help="UDP: resend a datagram this often")
     c.add_argument("--expect-eof", action="store_true", help="TCP: after the last reply, wait for the server's FIN")
     c.add_argument("--verbose", action="store_true")
+    c.add_argument("--transparent", action="store_true",
+                   help="IP(V6)_TRANSPARENT before --bind (bind a foreign address)")
+    c.add_argument("--mark", type=lambda x: int(x, 0), help="SO_MARK on the client's socket")
+    c.add_argument("--size", type=int, default=0, help="UDP: pad each datagram to this many bytes")
+    c.add_argument("--df", action="store_true", help="UDP: don't fragment (path MTU discovery 'do')")
+    c.add_argument("--expect-error", choices=("ECONNREFUSED", "EMSGSIZE"),
+                   help="UDP: succeed only when this error (from an ICMP error) arrives")
 
     args = p.parse_args()
+    if args.mode == "server" and args.proxy and not args.transparent:
+        p.error("--proxy needs --transparent")
     if args.mode == "server":
         if args.log:
             LOG_FILE = open(args.log, "a")
