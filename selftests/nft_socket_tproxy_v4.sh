@@ -1,0 +1,242 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole TProxy v4 picture, nftables-native: client -- router -- server1
+# (lib.sh). The router runs the classic ruleset
+#
+#   socket transparent 1 meta mark set 1 accept          (-m socket -j DIVERT)
+#   ... tproxy ip to :12345 meta mark set 1 accept       (-j TPROXY --on-port
+#                                                          --tproxy-mark 1)
+#   ip rule add fwmark 1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100
+#
+# and a proxy that uses the three features a transparent proxy needs:
+#   (a) diverted connections: client -> server1:8080 is accepted by the
+#       proxy listening on :12345, which sees the client's address as peer
+#       and server1:8080 as its local address;
+#   (b) a listener on a FOREIGN address: the proxy binds server1's address
+#       (port 9090) with IP_TRANSPARENT; no tproxy rule covers it, the
+#       socket rule and the policy routing deliver the client's connection;
+#   (c) connecting out FROM THE CLIENT'S ADDRESS: the proxy (--proxy)
+#       relays each diverted connection to server1 from a transparent socket
+#       bound to the client's address; server1 must see the client's address
+#       and its replies must come back to the proxy (socket rule).
+# Controls, each must change the outcome: without the socket rule (b) and
+# (c) fail; without the fwmark rule (b) reaches server1; with no proxy
+# running the tproxy rule misses, server1 answers, nothing is marked.
+# TCP and UDP, IPv4 and IPv6, one inet table. Counters (by rule comment)
+# show which rule took the packets.
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=selftests/socket_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
+
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+checktool "ping -V" "run test without ping"
+
+PORT=12345
+
+topology || exit "$ksft_fail"
+
+for p in tcp udp; do
+	start_peer "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1 || exit "$ret"
+	start_peer "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1 || exit "$ret"
+	start_peer "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1 || exit "$ret"
+	start_peer "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1 || exit "$ret"
+done
+
+# ruleset [nosocket]: the classic TProxy v4 ruleset (without the socket rule)
+ruleset()
+{
+	local sock="meta l4proto { tcp, udp } socket transparent 1 counter meta mark set 1 accept comment \"socket\""
+	[ "${1:-}" = nosocket ] && sock="meta l4proto { tcp, udp } counter comment \"socket\""
+	cat <<-EOF
+	flush ruleset
+	table inet tproxy_v4 {
+		chain prerouting {
+			type filter hook prerouting priority mangle; policy accept;
+			$sock
+			ip daddr $S1_4 tcp dport 8080 tproxy ip to :$PORT counter meta mark set 1 accept comment "tproxy-tcp4"
+			ip6 daddr $S1_6 tcp dport 8080 tproxy ip6 to :$PORT counter meta mark set 1 accept comment "tproxy-tcp6"
+			ip daddr $S1_4 udp dport 8080 tproxy ip to :$PORT counter meta mark set 1 accept comment "tproxy-udp4"
+			ip6 daddr $S1_6 udp dport 8080 tproxy ip6 to :$PORT counter meta mark set 1 accept comment "tproxy-udp6"
+		}
+		chain forward {
+			type filter hook forward priority filter; policy accept;
+			meta mark 1 counter comment "fwd-marked"
+			meta nfproto ipv4 meta l4proto tcp counter comment "fwd-tcp4"
+			meta nfproto ipv4 meta l4proto udp counter comment "fwd-udp4"
+			meta nfproto ipv6 meta l4proto tcp counter comment "fwd-tcp6"
+			meta nfproto ipv6 meta l4proto udp counter comment "fwd-udp6"
+		}
+	}
+	EOF
+}
+
+set_family()
+{
+	V=$1
+	if [ "$V" = 4 ]; then
+		C=$C4 S1=$S1_4 ANY=0.0.0.0
+	else
+		C=$C6 S1=$S1_6 ANY=::
+	fi
+	DST=$(hostport "$S1" 8080)
+	FDST=$(hostport "$S1" 9090)
+}
+
+# (a) diverted: the proxy answers for server1:8080
+case_divert()
+{
+	local desc="IPv$V $P (a) diverted to a proxy on :$PORT"
+	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
+	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --role proxy || return
+	next_sport
+	expect_reply "$desc" "$nsclient" "$P" "$DST" "$SPORT" 2 proxy "$DST" "$(hostport "$C" "$SPORT")"
+	stop_peer "$PEER_PID"
+	read_counters "$nsrouter"
+	if [ "$P" = tcp ]; then
+		# the SYN is diverted by tproxy, the rest of the connection is
+		# found by the socket rule (request socket, then the accepted one)
+		check_cnt "$desc: the SYN went through the tproxy rule" "tproxy-$P$V" -ge 1
+		check_cnt "$desc: the connection's later packets matched 'socket transparent 1'" socket -ge 3
+	else
+		check_cnt "$desc: every datagram went through the tproxy rule" "tproxy-$P$V" -ge 2
+	fi
+	check_cnt "$desc: nothing was forwarded" "fwd-$P$V" -eq 0
+}
+
+# check_proxy_reply DESC OUTPUT COUNT: the --proxy replies, relayed from
+# server1 through a socket bound to the client's address
+check_proxy_reply()
+{
+	local desc=$1 out=$2 count=$3 peer line n=0 bad=0 via=""
+	peer=$(hostport "$C" "$SPORT")
+	while IFS= read -r line; do
+		[ -z "$line" ] && continue
+		n=$((n + 1))
+		# proxy laddr=DST peer=C:SPORT lsock=... via=C:X upstream=[server1 laddr=DST peer=C:X lsock=DST seq=n] seq=n
+		via=$(sed -n 's/.* via=\([^ ]*\) .*/\1/p' <<< "$line")
+		case "$line" in
+		"proxy laddr=$DST peer=$peer lsock="*" via=$via upstream=[server1 laddr=$DST peer=$via lsock=$DST seq=$n] seq=$n") ;;
+		*) bad=1 ;;
+		esac
+		case "$via" in
+		"$(hostport "$C" "")"*) ;;
+		*) bad=1 ;;
+		esac
+	done <<< "$out"
+	if [ "$bad" -eq 0 ] && [ "$n" -eq "$count" ]; then
+		pass "$desc: server1 saw the client's address ($via), its replies reached the proxy ($count)"
+		return 0
+	fi
+	fail "$desc: expected $count relayed replies from server1 to a socket bound to $C, got:"
+	echo "${out:-<nothing>}" | indent
+	return 1
+}
+
+# (c) the proxy connects to server1 from the client's address
+case_spoof()
+{
+	local desc="IPv$V $P (c) proxy connects to server1 from the client's address"
+	local out rc=0 sport_peer
+	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
+	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy --role proxy || return
+	next_sport
+	sport_peer=$(hostport "$C" "$SPORT")
+	out=$(peer_client "$nsclient" "$P" "$DST" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc: client failed (exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy.log"; } | indent
+	else
+		check_proxy_reply "$desc" "$out" 2
+	fi
+	if peer_log_grep "server1-$P-$V" "peer=$(hostport "$C" "")"; then
+		pass "$desc: server1's log has a peer with the client's address"
+	else
+		fail "$desc: server1 never saw the client's address"
+		indent < "$TMPD/server1-$P-$V.log"
+	fi
+	stop_peer "$PEER_PID"
+	read_counters "$nsrouter"
+	check_cnt "$desc: server1's replies to the spoofed socket matched 'socket transparent 1'" socket -ge 2
+	check_cnt "$desc: none of them was forwarded to the client" "fwd-$P$V" -eq 0
+
+	# control: without the socket rule server1's replies are not delivered
+	# to the proxy's upstream socket (they are routed towards the client;
+	# early demux has attached the socket, so ip_forward drops them)
+	desc="IPv$V $P (c) control: without the socket rule"
+	load_ruleset "$nsrouter" "$desc" < <(ruleset nosocket) || return
+	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy --role proxy \
+		--upstream-timeout 2 || return
+	next_sport
+	rc=0
+	out=$(peer_client "$nsclient" "$P" "$DST" --sport "$SPORT" --timeout 4 --retries 0 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ] && peer_log_grep proxy "proxy-error"; then
+		pass "$desc: the proxy's spoofed connection got no reply, client got nothing"
+	else
+		fail "$desc: expected the relay to fail (client exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy.log"; } | indent
+	fi
+	stop_peer "$PEER_PID"
+	read_counters "$nsrouter"
+	check_cnt "$desc: server1's replies passed prerouting" socket -ge 1
+}
+
+# (b) the proxy listens on server1's address
+case_foreign()
+{
+	local desc="IPv$V $P (b) proxy listening on server1's address $FDST"
+	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
+	start_peer foreign "$nsrouter" "$P" "$FDST" --transparent --role foreign || return
+	next_sport
+	expect_reply "$desc" "$nsclient" "$P" "$FDST" "$SPORT" 2 foreign "$FDST" "$(hostport "$C" "$SPORT")"
+	read_counters "$nsrouter"
+	check_cnt "$desc: delivered by 'socket transparent 1'" socket -ge 2
+	check_cnt "$desc: no tproxy rule involved" "tproxy-$P$V" -eq 0
+	check_cnt "$desc: nothing forwarded" "fwd-$P$V" -eq 0
+
+	# controls: the same listener, without the fwmark rule, then without
+	# the socket rule: the connection goes on to server1
+	ip -net "$nsrouter" -"$V" rule del fwmark 1 lookup 100
+	next_sport
+	expect_reply "IPv$V $P (b) control: without 'ip rule fwmark 1 lookup 100' server1 answers" \
+		"$nsclient" "$P" "$FDST" "$SPORT" 1 server1 "$FDST" "$(hostport "$C" "$SPORT")"
+	ip -net "$nsrouter" -"$V" rule add fwmark 1 lookup 100
+	load_ruleset "$nsrouter" "$desc" < <(ruleset nosocket) || return
+	next_sport
+	expect_reply "IPv$V $P (b) control: without the socket rule server1 answers" \
+		"$nsclient" "$P" "$FDST" "$SPORT" 1 server1 "$FDST" "$(hostport "$C" "$SPORT")"
+	if peer_log_grep foreign "peer=$(hostport "$C" "$SPORT")"; then
+		fail "$desc: the foreign listener got the control connection"
+	fi
+	stop_peer "$PEER_PID"
+}
+
+# no proxy: tproxy misses, the mark is not set, server1 answers
+case_failopen()
+{
+	local desc="IPv$V $P no proxy running"
+	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
+	next_sport
+	expect_reply "$desc: server1 answers" "$nsclient" "$P" "$DST" "$SPORT" 1 server1 "$DST" "$(hostport "$C" "$SPORT")"
+	read_counters "$nsrouter"
+	check_cnt "$desc: tproxy rule did not match" "tproxy-$P$V" -eq 0
+	check_cnt "$desc: forwarded" "fwd-$P$V" -ge 1
+	check_cnt "$desc: no forwarded packet carries mark 1 (mark only on success)" fwd-marked -eq 0
+}
+
+for v in 4 6; do
+	set_family "$v"
+	for P in tcp udp; do
+		case_divert
+		case_spoof
+		case_foreign
+		case_failopen
+	done
+done
+flush_ruleset "$nsrouter"
+
+exit "$ret"
