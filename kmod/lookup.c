@@ -57,76 +57,48 @@ static int nftp_tcp_doff(const struct sk_buff *skb, unsigned int thoff)
 	return th ? thoff + __tcp_hdrlen(th) : -1;
 }
 
-struct sock *nftp_lookup_v4(struct net *net, struct sk_buff *skb,
-			    unsigned int thoff, u8 l4proto,
-			    __be32 saddr, __be16 sport,
-			    __be32 daddr, __be16 dport,
-			    const struct net_device *in,
-			    enum nftp_lookup type)
+static struct sock *nftp_tcp_established(struct net *net,
+					 const struct nftp_flow *f,
+					 const union nf_inet_addr *daddr,
+					 __be16 dport, int dif)
+{
+	if (f->family == NFPROTO_IPV4)
+		return nftp_tcp4_established(net, f->saddr.ip, f->sport,
+					     daddr->ip, dport, dif);
+	return nftp_tcp6_established(net, &f->saddr.in6, f->sport,
+				     &daddr->in6, dport, dif);
+}
+
+static struct sock *nftp_tcp_listener(struct net *net, struct sk_buff *skb,
+				      int doff, const struct nftp_flow *f,
+				      const union nf_inet_addr *daddr,
+				      __be16 dport, int dif)
+{
+	if (f->family == NFPROTO_IPV4)
+		return nftp_tcp4_listener(net, skb, doff, f->saddr.ip, f->sport,
+					  daddr->ip, dport, dif);
+	return nftp_tcp6_listener(net, skb, doff, &f->saddr.in6, f->sport,
+				  &daddr->in6, dport, dif);
+}
+
+static struct sock *nftp_udp_lookup(struct net *net, const struct nftp_flow *f,
+				    const union nf_inet_addr *daddr,
+				    __be16 dport, int dif, enum nftp_lookup type)
 {
 	struct sock *sk;
-	int doff;
+	bool wildcard;
 
-	switch (l4proto) {
-	case IPPROTO_TCP:
-		if (type != NFTP_LOOKUP_LISTENER) {
-			sk = nftp_tcp4_established(net, saddr, sport, daddr,
-						   dport, in->ifindex);
-			if (sk || type == NFTP_LOOKUP_ESTABLISHED)
-				return sk;
-		}
-		doff = nftp_tcp_doff(skb, thoff);
-		if (doff < 0)
-			return NULL;
-		return nftp_listener_hold(nftp_tcp4_listener(net, skb, doff,
-							     saddr, sport,
-							     daddr, dport,
-							     in->ifindex));
-	case IPPROTO_UDP:
-		sk = nftp_udp4_lookup_rcu(net, saddr, sport, daddr, dport,
-					  in->ifindex);
-		return nftp_udp_hold(sk, sk && !inet_sk(sk)->inet_rcv_saddr,
-				     type);
+	if (f->family == NFPROTO_IPV4) {
+		sk = nftp_udp4_lookup_rcu(net, f->saddr.ip, f->sport,
+					  daddr->ip, dport, dif);
+		wildcard = sk && !inet_sk(sk)->inet_rcv_saddr;
+	} else {
+		sk = nftp_udp6_lookup_rcu(net, &f->saddr.in6, f->sport,
+					  &daddr->in6, dport, dif);
+		wildcard = sk && ipv6_addr_any(&sk->sk_v6_rcv_saddr);
 	}
-	return NULL;
+	return nftp_udp_hold(sk, wildcard, type);
 }
-EXPORT_SYMBOL_GPL(nftp_lookup_v4);
-
-struct sock *nftp_lookup_v6(struct net *net, struct sk_buff *skb,
-			    unsigned int thoff, u8 l4proto,
-			    const struct in6_addr *saddr, __be16 sport,
-			    const struct in6_addr *daddr, __be16 dport,
-			    const struct net_device *in,
-			    enum nftp_lookup type)
-{
-	struct sock *sk;
-	int doff;
-
-	switch (l4proto) {
-	case IPPROTO_TCP:
-		if (type != NFTP_LOOKUP_LISTENER) {
-			sk = nftp_tcp6_established(net, saddr, sport, daddr,
-						   dport, in->ifindex);
-			if (sk || type == NFTP_LOOKUP_ESTABLISHED)
-				return sk;
-		}
-		doff = nftp_tcp_doff(skb, thoff);
-		if (doff < 0)
-			return NULL;
-		return nftp_listener_hold(nftp_tcp6_listener(net, skb, doff,
-							     saddr, sport,
-							     daddr, dport,
-							     in->ifindex));
-	case IPPROTO_UDP:
-		sk = nftp_udp6_lookup_rcu(net, saddr, sport, daddr, dport,
-					  in->ifindex);
-		return nftp_udp_hold(sk,
-				     sk && ipv6_addr_any(&sk->sk_v6_rcv_saddr),
-				     type);
-	}
-	return NULL;
-}
-EXPORT_SYMBOL_GPL(nftp_lookup_v6);
 
 struct sock *nftp_flow_lookup(struct net *net, struct sk_buff *skb,
 			      unsigned int thoff, const struct nftp_flow *f,
@@ -134,13 +106,27 @@ struct sock *nftp_flow_lookup(struct net *net, struct sk_buff *skb,
 			      const struct net_device *in,
 			      enum nftp_lookup type)
 {
-	if (f->family == NFPROTO_IPV4)
-		return nftp_lookup_v4(net, skb, thoff, f->l4proto,
-				      f->saddr.ip, f->sport, daddr->ip, dport,
-				      in, type);
-	return nftp_lookup_v6(net, skb, thoff, f->l4proto,
-			      &f->saddr.in6, f->sport, &daddr->in6, dport,
-			      in, type);
+	struct sock *sk;
+	int doff;
+
+	switch (f->l4proto) {
+	case IPPROTO_TCP:
+		if (type != NFTP_LOOKUP_LISTENER) {
+			sk = nftp_tcp_established(net, f, daddr, dport,
+						  in->ifindex);
+			if (sk || type == NFTP_LOOKUP_ESTABLISHED)
+				return sk;
+		}
+		doff = nftp_tcp_doff(skb, thoff);
+		if (doff < 0)
+			return NULL;
+		return nftp_listener_hold(nftp_tcp_listener(net, skb, doff, f,
+							    daddr, dport,
+							    in->ifindex));
+	case IPPROTO_UDP:
+		return nftp_udp_lookup(net, f, daddr, dport, in->ifindex, type);
+	}
+	return NULL;
 }
 
 /* Fill @f from the packet's own network and TCP/UDP headers. */

@@ -12,31 +12,6 @@
 #include <linux/skbuff.h>
 #include <net/sock.h>
 
-enum nftp_lookup {
-	NFTP_LOOKUP_ESTABLISHED,	/* connected: exact 4-tuple */
-	NFTP_LOOKUP_LISTENER,		/* TCP listener, unconnected UDP */
-	NFTP_LOOKUP_ANY,		/* established, else listener */
-};
-
-/*
- * Look up a TCP or UDP socket.  Returns a referenced socket or NULL;
- * a TCP established lookup may return a TIME_WAIT or request socket.
- * Must be called under rcu_read_lock (netfilter hooks are).
- */
-struct sock *nftp_lookup_v4(struct net *net, struct sk_buff *skb,
-			    unsigned int thoff, u8 l4proto,
-			    __be32 saddr, __be16 sport,
-			    __be32 daddr, __be16 dport,
-			    const struct net_device *in,
-			    enum nftp_lookup type);
-
-struct sock *nftp_lookup_v6(struct net *net, struct sk_buff *skb,
-			    unsigned int thoff, u8 l4proto,
-			    const struct in6_addr *saddr, __be16 sport,
-			    const struct in6_addr *daddr, __be16 dport,
-			    const struct net_device *in,
-			    enum nftp_lookup type);
-
 /*
  * Divert a TCP/UDP packet to a local transparent socket, as TPROXY does:
  * its own established socket first, else a listener on taddr:tport.

@@ -8,6 +8,12 @@
 
 #include "nftp_core.h"
 
+enum nftp_lookup {
+	NFTP_LOOKUP_ESTABLISHED,	/* connected: exact 4-tuple */
+	NFTP_LOOKUP_LISTENER,		/* TCP listener, unconnected UDP */
+	NFTP_LOOKUP_ANY,		/* established, else listener */
+};
+
 /* What a lookup needs to know of a packet, for either family. */
 struct nftp_flow {
 	u8			family;		/* NFPROTO_IPV4 or NFPROTO_IPV6 */
@@ -22,7 +28,12 @@ struct nftp_flow {
 bool nftp_flow_from_skb(const struct sk_buff *skb, unsigned int thoff,
 			struct nftp_flow *f);
 
-/* @skb may be NULL when the tuple does not come from its own headers. */
+/*
+ * A TCP or UDP socket for @f's source and @daddr:@dport, referenced, or
+ * NULL; a TCP established lookup may find a TIME_WAIT or request socket.
+ * @skb may be NULL when the tuple does not come from its own headers.
+ * Under rcu_read_lock, as netfilter hooks are.
+ */
 struct sock *nftp_flow_lookup(struct net *net, struct sk_buff *skb,
 			      unsigned int thoff, const struct nftp_flow *f,
 			      const union nf_inet_addr *daddr, __be16 dport,
