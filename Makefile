@@ -9,10 +9,10 @@
 # KVER defaults to the newest kernel whose headers are installed (never
 # `uname -r`: the host may be a kernel without modules, as ours is).
 
-KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 ifneq ($(origin KDIR), undefined)
-KVER := $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
 endif
+KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 B := build/$(KVER)
 
