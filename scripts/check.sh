@@ -8,6 +8,7 @@
 # "status=<vm-run exit> seconds=<wall time>" to check-<kver>-<mode>.status.
 #
 # usage: check.sh [--kver V] [--ours-only|--ref-only] [TEST...]
+# NFTP_TEST_TIMEOUT (seconds per script) is passed on to selftests/run.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -27,6 +28,13 @@ scripts/deps.sh
 kver=${kver:-$(scripts/kver.sh)}
 make -s KVER="$kver" modules
 
+# run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 300); the VM
+# must outlive them all, whatever the size of the suite.
+per_test=${NFTP_TEST_TIMEOUT:-300}
+if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
+vmopts=(--timeout $((ntests * (per_test + 15) + 300)))
+[ -n "${NFTP_TEST_TIMEOUT:-}" ] && vmopts+=(--env "NFTP_TEST_TIMEOUT=$NFTP_TEST_TIMEOUT")
+
 mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 total_na=0 summary=()
 for mode in "${modes[@]}"; do
@@ -37,7 +45,7 @@ for mode in "${modes[@]}"; do
 	[ "$mode" = ref ] && flag=(--ref)
 	start=$SECONDS
 	set +e
-	scripts/vm-run --kver "$kver" "${flag[@]}" -- selftests/run.sh "$@" \
+	scripts/vm-run --kver "$kver" "${vmopts[@]}" "${flag[@]}" -- selftests/run.sh "$@" \
 		2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e
