@@ -137,9 +137,13 @@ restored_rules()
 
 ruleset()
 {
-	local without_cg=${1:-}
-	local have=$HAVE_CG
-	[ -n "$without_cg" ] && HAVE_CG=0
+	local out_chain=""
+	if [ "$HAVE_OUT" = 1 ]; then
+		out_chain="chain out {
+			type filter hook output priority filter; policy accept;
+			$(rules out)
+		}"
+	fi
 	cat <<-EOF
 	flush ruleset
 	table inet keys {
@@ -152,27 +156,27 @@ ruleset()
 			$(restored_rules)
 			$(rules in)
 		}
-		chain out {
-			type filter hook output priority filter; policy accept;
-			$(rules out)
-		}
+		$out_chain
 	}
 	EOF
-	HAVE_CG=$have
 }
 
-# The output chain needs socket in output (5.18? in-tree) and cgroupv2
-# (5.13 in-tree): a reference run on an older kernel gets what it supports.
-OUT_OK=1
-if ! ruleset | load_ruleset_nsenter "$nsrouter" "keys"; then
-	err=$(cat "$TMPD/last_load.err")
-	if [ "$HAVE_CG" = 1 ] && ruleset without_cg | load_ruleset_nsenter "$nsrouter" "keys"; then
-		if ref_lacks "socket cgroupv2 (rules refused: $(head -n 1 <<< "$err"))" 1; then
+# The output chain needs socket in output (in-tree: 5.18?) and cgroupv2
+# (in-tree: 5.13): a reference run on an older kernel tests what it has,
+# and says N/A for the rest. Our modules must take everything.
+HAVE_OUT=1
+try_load() { ruleset | load_ruleset_nsenter "$nsrouter" "keys"; }
+if ! try_load; then
+	err=$(head -n 3 "$TMPD/last_load.err")
+	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 try_load; then
+		ref_lacks "socket cgroupv2 (ruleset refused: $err)" 1 || { fail "ruleset with socket cgroupv2 refused"; echo "$err" | indent; exit "$ret"; }
+		HAVE_CG=0
+	elif HAVE_CG=0 HAVE_OUT=0 try_load; then
+		ref_lacks "socket in output chains (ruleset refused: $err)" 1 || { fail "ruleset with socket in output refused"; echo "$err" | indent; exit "$ret"; }
+		HAVE_OUT=0
+		if [ "$HAVE_CG" = 1 ] && ! HAVE_OUT=0 try_load; then
+			ref_lacks "socket cgroupv2 (ruleset refused)" 1
 			HAVE_CG=0
-		else
-			fail "ruleset with socket cgroupv2 refused"
-			echo "$err" | indent
-			exit "$ret"
 		fi
 	else
 		fail "keys ruleset refused"
@@ -180,12 +184,12 @@ if ! ruleset | load_ruleset_nsenter "$nsrouter" "keys"; then
 		exit "$ret"
 	fi
 fi
-if ! ruleset | load_ruleset_nsenter "$nsrouter" "keys"; then
+if ! try_load; then
 	fail "keys ruleset refused"
 	indent < "$TMPD/last_load.err"
 	exit "$ret"
 fi
-log "ruleset: $(nft_nsenter "$nsrouter" list ruleset | grep -c counter) counting rules (cgroupv2: $HAVE_CG)"
+log "ruleset: $(nft_nsenter "$nsrouter" list ruleset | grep -c counter) counting rules (cgroupv2: $HAVE_CG, output: $HAVE_OUT)"
 
 # ------------------------------------------------------------------ traffic
 for v in 4 6; do
@@ -225,7 +229,9 @@ expect()
 	done
 }
 
-for hook in pre in out; do
+hooks="pre in"
+[ "$HAVE_OUT" = 1 ] && hooks="pre in out"
+for hook in $hooks; do
 	for v in 4 6; do
 		for p in tcp udp; do
 			w_a="w1+ w0="
@@ -294,6 +300,8 @@ cgns_case()
 	# cgroup2 view on /sys/fs/cgroup and runs nft in the router's netns
 	# shellcheck disable=SC2016 # for the inner shell
 	out=$(in_cgroup "$CGDIR/ns" unshare -Cm --propagation private sh -c '
+		# (the same superblock cannot be mounted over itself: EBUSY)
+		umount -l /sys/fs/cgroup 2>/dev/null
 		mount -t cgroup2 none /sys/fs/cgroup || exit 2
 		test -d /sys/fs/cgroup/a/b || { echo "namespace root is not $0"; exit 2; }
 		nsenter --net="/run/netns/$1" "$2" -f "$3" || exit 1
