@@ -469,6 +469,13 @@ def udp_expect_error(args, sock, family, addr):
             got = e.errno
             break
     name = errno.errorcode.get(got, "none") if got else "none"
+    if got:
+        # the socket's cached route may predate the error (IPv4 marks it
+        # obsolete): one more send makes the socket look its route up again
+        try:
+            sock.send(udp_payload(args, 0))
+        except OSError:
+            pass
     print("error=%s mtu=%d" % (name, path_mtu(sock, family)), flush=True)
     sock.close()
     if got != want:
