@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Send one nf_tables batch with a tproxy expression straight to the kernel.
+"""Send one nf_tables batch with a tproxy or socket expression straight to the kernel.
 
 nft refuses some rules in userspace (bridge/netdev/arp tables, no address and
 no port, ...); this tool builds the netlink messages itself (python3 standard
@@ -10,6 +10,9 @@ One batch: NEWTABLE, NEWCHAIN (base chain at --hook), and a rule
 `meta l4proto tcp; [immediate addr]; [immediate port]; tproxy`.
 With --jump-from HOOK the tproxy rule goes into a regular chain "inner" and
 a base chain at HOOK jumps to it (validation through a jump).
+With --socket-key the rule is one socket expression instead
+(`socket KEY => DREG [level LEVEL]`); --socket-key/--socket-dreg "none"
+leave that attribute out, --socket-level is only sent when given.
 
 Prints "ACCEPTED" (exit 0) or "REJECTED errno=NAME (text) msg=MSGTYPE" (exit 1);
 exit 2 on a usage or socket error.
@@ -73,6 +76,10 @@ NFTA_CMP_DATA = 3
 NFTA_TPROXY_FAMILY = 1
 NFTA_TPROXY_REG_ADDR = 2
 NFTA_TPROXY_REG_PORT = 3
+NFTA_SOCKET_KEY = 1
+NFTA_SOCKET_DREG = 2
+NFTA_SOCKET_LEVEL = 3
+SOCKET_KEYS = {"transparent": 0, "mark": 1, "wildcard": 2, "cgroupv2": 3}
 
 NFT_META_L4PROTO = 16
 NFT_CMP_EQ = 0
@@ -194,7 +201,30 @@ def build(args):
         base_chain("c", args.hook)
         tproxy_chain = "c"
 
-    if not args.no_tproxy:
+    if args.socket_key is not None:
+        sk = []
+        if args.socket_key != "none":
+            key = SOCKET_KEYS.get(args.socket_key)
+            sk.append(a_be32(NFTA_SOCKET_KEY, key if key is not None else int(args.socket_key, 0)))
+        if args.socket_dreg != "none":
+            sk.append(a_be32(NFTA_SOCKET_DREG, int(args.socket_dreg, 0)))
+        if args.socket_level is not None:
+            sk.append(a_be32(NFTA_SOCKET_LEVEL, args.socket_level))
+        jump = lambda: rule("outer", [imm_jump("inner")], "jump")
+        if args.jump_from and args.jump_first:
+            jump()
+        sexprs = [expr("socket", *sk)]
+        # a cmp on the result, so that nft lists the rule (a bare load
+        # lists as nothing): `socket KEY 0`
+        klen = {"transparent": 1, "wildcard": 1, "mark": 4, "cgroupv2": 8}.get(args.socket_key)
+        if klen and args.socket_dreg != "none" and reg_ok(int(args.socket_dreg, 0), klen):
+            sexprs.append(expr("cmp", a_be32(NFTA_CMP_SREG, int(args.socket_dreg, 0)),
+                               a_be32(NFTA_CMP_OP, NFT_CMP_EQ),
+                               nest(NFTA_CMP_DATA, attr(NFTA_DATA_VALUE, b"\0" * klen))))
+        rule(tproxy_chain, sexprs, "socket")
+        if args.jump_from and not args.jump_first:
+            jump()
+    elif not args.no_tproxy:
         exprs = []
         if not args.no_l4:
             exprs.append(expr("meta", a_be32(NFTA_META_KEY, NFT_META_L4PROTO),
@@ -315,6 +345,11 @@ def main():
     p.add_argument("--no-l4", action="store_true", help="no meta l4proto tcp match before tproxy")
     p.add_argument("--no-tproxy", action="store_true",
                    help="control: table and chains only (is this family/hook usable at all?)")
+    p.add_argument("--socket-key", metavar="KEY",
+                   help="a socket expression instead of tproxy: transparent, mark, wildcard, "
+                        "cgroupv2, a number, or none (attribute left out)")
+    p.add_argument("--socket-dreg", default="1", help="socket: destination register, or none")
+    p.add_argument("--socket-level", type=int, help="socket: NFTA_SOCKET_LEVEL (cgroupv2)")
     p.add_argument("--timeout", type=float, default=10.0)
     args = p.parse_args()
     try:
