@@ -1,0 +1,304 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# nft socket: no socket reference leaks, on any path that ends in NFT_BREAK
+# (CVE-2024-46855: the reference taken by the lookup was not put when the
+# socket was not a full one, for socket mark / wildcard / cgroupv2, nor
+# when the cgroup level was missing).
+#
+# client -- router (lib.sh). In the router, a server (SO_MARK 0x2a, in a
+# cgroup at level L) closes every connection first, so the router holds
+# TIME_WAIT sockets; a listener whose SYN-ACKs the client drops holds
+# request sockets; a UDP socket (also in the cgroup). Then, from the
+# client, raw TCP segments and UDP datagrams (selftests/sk_blast.py) make
+# the router's prerouting rules look up, for every packet,
+#   port 8080 (ACKs)  TIME_WAIT sockets      mark/wildcard/cgroupv2: BREAK
+#   port 8081 (ACKs)  request sockets        mark/wildcard/cgroupv2: BREAK
+#   port 8081 (SYNs)  the listener (full)    cgroupv2 level L+5: BREAK (no such ancestor)
+#   port 8082 (UDP)   a full UDP socket      cgroupv2 level L+5: BREAK
+#   port 8083 (UDP)   no socket              BREAK
+# all dropped after the lookups, so no socket changes state (LEAK_ROUNDS
+# rounds, over 100000 lookups by default). Counters check that every
+# lookup found what it should (`socket transparent 0` matches TIME_WAIT
+# and request sockets, so they were found; mark/wildcard/cgroupv2 never).
+#
+# Then everything is torn down, and a leaked reference would show:
+#   - TIME_WAIT and request sockets stay allocated: the tw_sock_TCP(v6) and
+#     request_sock_TCP(v6) slab counts (/proc/slabinfo, after shrinking the
+#     caches so that per-CPU caches do not blur them) must come back to
+#     their baseline (+16, far less than the number of sockets made);
+#   - a request socket holds its listener, a listener (like every user
+#     socket) holds its network namespace: the router's netns must really
+#     go away after `ip netns del` (the client's end of the veth pair
+#     disappears only when it does);
+#   - the nf_tables modules must unload (the router's ruleset is not
+#     flushed first: only a dismantled netns gives the rules up), then they
+#     are loaded again for the scripts that follow;
+#   - /proc/net/sockstat TCP alloc back to its baseline.
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=selftests/socket_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
+
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+checktool "ss -V" "run test without ss"
+checktool "nsenter --version" "run nft in a netns without remounting /sys"
+[ -r /proc/slabinfo ] || skip_all "no /proc/slabinfo"
+
+BLAST="$SELFTEST_DIR/sk_blast.py"
+NTW=${LEAK_TW:-200}		# TIME_WAIT sockets per family
+NREQ=50				# request sockets per family (listen backlog 64)
+ROUNDS=${LEAK_ROUNDS:-30}
+
+on_exit_hook=socket_exit
+
+# slab NAME...: objects in use in these caches, summed. Shrinking a cache
+# first flushes its per-CPU caches, whose free objects /proc/slabinfo
+# would count as active.
+slab()
+{
+	local names="$*" n
+	for n in $names; do
+		echo 1 > "/sys/kernel/slab/$n/shrink" 2>/dev/null
+	done
+	awk -v n=" $names " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo
+}
+TW_SLABS="tw_sock_TCP tw_sock_TCPv6"
+REQ_SLABS="request_sock_TCP request_sock_TCPv6"
+sockstat_alloc() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat; }
+
+# the modules of this mode, as scripts/guest-load-modules loads them
+if [ "${NFTP_MODE:-}" = ours ]; then
+	MODS="nft_socket nft_tproxy nftp_core"
+	RELOAD="nftp_core nft_tproxy nft_socket"
+else
+	MODS="nft_socket nft_tproxy"
+	RELOAD="nft_tproxy nft_socket nf_tproxy_ipv4 nf_tproxy_ipv6 nf_socket_ipv4 nf_socket_ipv6"
+fi
+
+TW0=$(slab $TW_SLABS)
+REQ0=$(slab $REQ_SLABS)
+ALLOC0=$(sockstat_alloc)
+log "baseline: TIME_WAIT slab objects $TW0, request socket slab objects $REQ0, TCP alloc $ALLOC0"
+
+topology || exit "$ksft_fail"
+
+HAVE_CG=1
+if ! cg_setup nftp-leak; then
+	HAVE_CG=0
+	fail "cgroup v2 not usable here: cannot test socket cgroupv2"
+else
+	mkdir -p "$CGDIR/a/b/c/d/e"
+fi
+srv()
+{
+	if [ "$HAVE_CG" = 1 ]; then
+		start_peer_cg "$1" "$CGDIR" "$nsrouter" "${@:2}"
+	else
+		start_peer "$1" "$nsrouter" "${@:2}"
+	fi
+}
+
+# --- sockets to hit ----------------------------------------------------------
+# the client drops the SYN-ACKs for port 8081: the request sockets stay
+load_ruleset "$nsclient" "client: drop SYN-ACKs from 8081" <<-'EOF' || exit "$ret"
+table inet c {
+	chain in {
+		type filter hook input priority filter; policy accept;
+		tcp sport 8081 drop
+	}
+}
+EOF
+
+for v in 4 6; do
+	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
+	srv "tw-$v" tcp "$(hostport "$R1" 8080)" --close-first --mark 0x2a || exit "$ret"
+	tw_pid=$PEER_PID
+	srv "lsn-$v" tcp "$(hostport "$R1" 8081)" --mark 0x2a || exit "$ret"
+	srv "udp-$v" udp "$(hostport "$R1" 8082)" --mark 0x2a || exit "$ret"
+	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" connect --dst "$R1" --dport 8080 \
+		--sports "20001-$((20000 + NTW))" 2>&1) || { fail "IPv$v: $NTW connections to :8080: $out"; exit "$ret"; }
+	# no listener any more: only the TIME_WAIT sockets answer to :8080
+	stop_peer "$tw_pid"
+	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" tcp --src "$C" --dst "$R1" --dport 8081 --flags syn \
+		--sports "30001-$((30000 + NREQ))" 2>&1) || { fail "IPv$v: SYNs to :8081: $out"; exit "$ret"; }
+done
+ntw=$(ip netns exec "$nsrouter" ss -Htan state time-wait | grep -c ':8080 ')
+nreq=$(ip netns exec "$nsrouter" ss -Htan state syn-recv | grep -c ':8081 ')
+if [ "$ntw" -ge $((2 * NTW)) ] && [ "$nreq" -ge $((2 * NREQ)) ]; then
+	pass "router holds $ntw TIME_WAIT sockets (:8080) and $nreq request sockets (:8081)"
+else
+	fail "router holds $ntw TIME_WAIT sockets (expected $((2 * NTW))), $nreq request sockets (expected $((2 * NREQ)))"
+fi
+TW1=$(slab $TW_SLABS)
+REQ1=$(slab $REQ_SLABS)
+log "with them: TIME_WAIT slab objects $TW1, request socket slab objects $REQ1"
+
+# --- the lookups ---------------------------------------------------------------
+# rules GROUP MATCH: one lookup per key on GROUP's packets, counted
+rules()
+{
+	local g=$1 m=$2
+	cat <<-EOF
+	$m counter comment "$g-all"
+	$m socket transparent 0 counter comment "$g-t0"
+	$m socket mark 0x2a counter comment "$g-mark"
+	$m socket wildcard 0 counter comment "$g-w0"
+	EOF
+	if [ "$HAVE_CG" = 1 ]; then
+		cat <<-EOF
+		$m socket cgroupv2 level $CGLVL "$CGREL" counter comment "$g-cg"
+		$m socket cgroupv2 level $((CGLVL + 5)) "$CGREL/a/b/c/d/e" counter comment "$g-cgdeep"
+		EOF
+	fi
+}
+ruleset()
+{
+	cat <<-EOF
+	flush ruleset
+	table inet leak {
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			$(rules tw "tcp dport 8080")
+			$(rules req "tcp dport 8081 tcp flags & (syn | ack) == ack")
+			$(rules lsn "tcp dport 8081 tcp flags & (syn | ack) == syn")
+			$(rules udp "udp dport 8082")
+			$(rules none "udp dport 8083")
+			meta l4proto { tcp, udp } th dport 8080-8083 drop
+		}
+	}
+	EOF
+}
+if ! ruleset | load_ruleset_nsenter "$nsrouter" leak; then
+	err=$(head -n 2 "$TMPD/last_load.err")
+	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 && ruleset | load_ruleset_nsenter "$nsrouter" leak &&
+	   ref_lacks "socket cgroupv2 ($err)" 1; then
+		:
+	else
+		fail "leak ruleset refused"
+		echo "$err" | indent
+		exit "$ret"
+	fi
+fi
+# lookups per packet: transparent, mark, wildcard (+ 2 cgroupv2)
+nkeys=3
+[ "$HAVE_CG" = 1 ] && nkeys=5
+
+sent=0
+for v in 4 6; do
+	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
+	for job in "tcp --src $C --dst $R1 --dport 8080 --flags ack --sports 20001-$((20000 + NTW))" \
+		   "tcp --src $C --dst $R1 --dport 8081 --flags ack --sports 30001-$((30000 + NREQ))" \
+		   "tcp --src $C --dst $R1 --dport 8081 --flags syn --sports 40001-40050" \
+		   "udp --dst $R1 --dport 8082 --sports 41001-41050" \
+		   "udp --dst $R1 --dport 8083 --sports 42001-42050"; do
+		# shellcheck disable=SC2086 # job is an argument list
+		if ! n=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" $job --rounds "$ROUNDS" 2>&1); then
+			fail "IPv$v: sk_blast $job: $n"
+			continue
+		fi
+		sent=$((sent + n))
+	done
+done
+read_counters "$nsrouter"
+total=0
+for g in tw req lsn udp none; do
+	total=$((total + $(cnt "$g-all")))
+done
+lookups=$((total * nkeys))
+if [ "$lookups" -ge 100000 ]; then
+	pass "$sent packets sent, $total reached the rules: $lookups socket lookups"
+else
+	fail "only $lookups socket lookups ($total of $sent packets reached the rules; want 100000)"
+fi
+# TIME_WAIT and request sockets: found (transparent 0 matches), BREAK on
+# every other key
+for g in tw req; do
+	check_cnt "$g: every packet found its socket ('socket transparent 0')" "$g-t0" -eq "$(cnt "$g-all")"
+	check_cnt "$g: 'socket mark' on a non-full socket: BREAK" "$g-mark" -eq 0
+	check_cnt "$g: 'socket wildcard' on a non-full socket: BREAK" "$g-w0" -eq 0
+	if [ "$HAVE_CG" = 1 ]; then
+		check_cnt "$g: 'socket cgroupv2' on a non-full socket: BREAK" "$g-cg" -eq 0
+		check_cnt "$g: 'socket cgroupv2' (deep) on a non-full socket: BREAK" "$g-cgdeep" -eq 0
+	fi
+done
+for g in lsn udp; do
+	check_cnt "$g: full socket found, mark matches" "$g-mark" -eq "$(cnt "$g-all")"
+	check_cnt "$g: full socket, bound to an address: wildcard 0 matches" "$g-w0" -eq "$(cnt "$g-all")"
+	if [ "$HAVE_CG" = 1 ]; then
+		check_cnt "$g: full socket, cgroupv2 level $CGLVL matches" "$g-cg" -eq "$(cnt "$g-all")"
+		check_cnt "$g: full socket, no ancestor at level $((CGLVL + 5)): BREAK" "$g-cgdeep" -eq 0
+	fi
+done
+check_cnt "none: no socket, nothing matches" none-t0 -eq 0
+check_cnt "none: no socket, 'socket mark' BREAK" none-mark -eq 0
+
+# --- tear down -----------------------------------------------------------------
+# the router's netns goes first, ruleset and all; its end of the veth pair
+# to the client goes with it
+socket_pids_down()
+{
+	local pid
+	for pid in "${PID_LIST[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PID_LIST[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	PID_LIST=()
+}
+socket_pids_down
+# shellcheck disable=SC2046 # pid list
+kill $(ip netns pids "$nsrouter") 2>/dev/null
+ip netns del "$nsrouter"
+peer_gone() { ! ip -net "$nsclient" link show eth0 > /dev/null 2>&1; }
+if busywait 60000 peer_gone; then
+	pass "the router's network namespace was dismantled (the client's veth end is gone)"
+else
+	fail "the router's network namespace is still alive 60 s after 'ip netns del': something holds it (a leaked socket?)"
+fi
+cleanup_all_ns
+cg_cleanup
+
+# slack: sockets of other users of this kernel (none in the test VM)
+tw_back() { [ "$(slab $TW_SLABS)" -le $((TW0 + 16)) ]; }
+req_back() { [ "$(slab $REQ_SLABS)" -le $((REQ0 + 16)) ]; }
+if busywait 30000 tw_back; then
+	pass "TIME_WAIT sockets freed: slab objects $(slab $TW_SLABS) (baseline $TW0, $TW1 with the sockets)"
+else
+	fail "TIME_WAIT sockets not freed: slab objects $(slab $TW_SLABS), baseline $TW0, $TW1 with the sockets"
+fi
+if busywait 30000 req_back; then
+	pass "request sockets freed: slab objects $(slab $REQ_SLABS) (baseline $REQ0, $REQ1 with the sockets)"
+else
+	fail "request sockets not freed: slab objects $(slab $REQ_SLABS), baseline $REQ0, $REQ1 with the sockets"
+fi
+alloc_back() { [ "$(sockstat_alloc)" -le $((ALLOC0 + 2)) ]; }
+if busywait 10000 alloc_back; then
+	pass "/proc/net/sockstat TCP alloc back to $(sockstat_alloc) (baseline $ALLOC0)"
+else
+	fail "/proc/net/sockstat TCP alloc $(sockstat_alloc), baseline $ALLOC0"
+fi
+
+if [ ! -e /proc/modules ]; then
+	log "no module support in this kernel: unload check not possible"
+else
+	loaded=""
+	for m in $MODS; do
+		[ -d "/sys/module/$m" ] && loaded="$loaded $m"
+	done
+	# shellcheck disable=SC2086 # module list
+	if out=$(modprobe -r $loaded 2>&1); then
+		pass "modules unloaded:$loaded"
+	else
+		fail "cannot unload$loaded: $out"
+		grep -E "^(nft_socket|nft_tproxy|nftp_core|nf_tables) " /proc/modules | indent
+	fi
+	# shellcheck disable=SC2086 # module list
+	modprobe -a $RELOAD || fail "cannot load $RELOAD again"
+fi
+
+exit "$ret"
