@@ -33,6 +33,11 @@ check:
 check-matrix:
 	scripts/check-matrix.sh
 
+# userspace test tools (tools/*/), into build/tools/
+.PHONY: tools
+tools:
+	@$(MAKE) -s -C tools/tpload O=$(CURDIR)/build/tools
+
 demo:
 	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
 

@@ -27,6 +27,8 @@ done
 scripts/deps.sh
 kver=${kver:-$(scripts/kver.sh)}
 make -s KVER="$kver" modules
+# userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
+make -s tools
 
 # run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 300); the VM
 # must outlive them all, whatever the size of the suite.
