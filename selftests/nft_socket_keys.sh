@@ -59,18 +59,21 @@ start_srv()
 	if [ "$HAVE_CG" = 1 ]; then
 		start_peer_cg "$id" "$CGDIR/$sub" "$nsrouter" "$@"
 	else
-		start_peer "$id" "$nsrouter" "$@"
+		start_peer_bg "$id" "$nsrouter" "$@"
 	fi
 }
 
+PEER_NOWAIT=1
 for p in tcp udp; do
-	start_srv "A-$p-4" a/b "$p" "0.0.0.0:9001" --transparent --mark 0x2a || exit "$ret"
-	start_srv "A-$p-6" a/b "$p" "[::]:9001" --transparent --mark 0x2a || exit "$ret"
-	start_srv "B-$p-4" a/c "$p" "$R1_4:9002" --mark 0x2b || exit "$ret"
-	start_srv "B-$p-6" a/c "$p" "[$R1_6]:9002" --mark 0x2b || exit "$ret"
+	start_srv "A-$p-4" a/b "$p" "0.0.0.0:9001" --transparent --mark 0x2a
+	start_srv "A-$p-6" a/b "$p" "[::]:9001" --transparent --mark 0x2a
+	start_srv "B-$p-4" a/c "$p" "$R1_4:9002" --mark 0x2b
+	start_srv "B-$p-6" a/c "$p" "[$R1_6]:9002" --mark 0x2b
 done
-start_srv "W-udp-4" w udp "0.0.0.0:9003" || exit "$ret"
-start_srv "W-udp-6" w udp "[::]:9003" || exit "$ret"
+start_srv "W-udp-4" w udp "0.0.0.0:9003"
+start_srv "W-udp-6" w udp "[::]:9003"
+PEER_NOWAIT=0
+wait_peers {A,B}-{tcp,udp}-{4,6} W-udp-{4,6} || exit "$ret"
 
 # ------------------------------------------------------------------ rules
 # rules HOOK: the counting rules of one chain. Name of each counter:

@@ -41,11 +41,28 @@ PORT=12345
 topology || exit "$ksft_fail"
 
 for p in tcp udp; do
-	start_peer "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1 || exit "$ret"
-	start_peer "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1 || exit "$ret"
-	start_peer "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1 || exit "$ret"
-	start_peer "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1 || exit "$ret"
+	start_peer_bg "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1
+	start_peer_bg "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1
+	start_peer_bg "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1
+	start_peer_bg "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1
 done
+wait_peers server1-{tcp,udp}-{4,6}{,f} || exit "$ret"
+
+# forwarded packets by family and protocol: from the client to port 8080 or
+# 9090 (fwd-c-P-V-PORT), and to the client (fwd-s-P-V). Counted per port:
+# late packets of an earlier case (retransmissions) must not count
+fwd_counters()
+{
+	local v p port
+	for v in 4 6; do
+		for p in tcp udp; do
+			for port in 8080 9090; do
+				echo "meta nfproto ipv$v iifname veth0 meta l4proto $p th dport $port counter comment \"fwd-c-$p$v-$port\""
+			done
+			echo "meta nfproto ipv$v oifname veth0 meta l4proto $p counter comment \"fwd-s-$p$v\""
+		done
+	done
+}
 
 # ruleset [nosocket]: the classic TProxy v4 ruleset (without the socket rule)
 ruleset()
@@ -66,10 +83,7 @@ ruleset()
 		chain forward {
 			type filter hook forward priority filter; policy accept;
 			meta mark 1 counter comment "fwd-marked"
-			meta nfproto ipv4 meta l4proto tcp counter comment "fwd-tcp4"
-			meta nfproto ipv4 meta l4proto udp counter comment "fwd-udp4"
-			meta nfproto ipv6 meta l4proto tcp counter comment "fwd-tcp6"
-			meta nfproto ipv6 meta l4proto udp counter comment "fwd-udp6"
+$(fwd_counters)
 		}
 	}
 	EOF
@@ -85,27 +99,6 @@ set_family()
 	fi
 	DST=$(hostport "$S1" 8080)
 	FDST=$(hostport "$S1" 9090)
-}
-
-# (a) diverted: the proxy answers for server1:8080
-case_divert()
-{
-	local desc="IPv$V $P (a) diverted to a proxy on :$PORT"
-	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
-	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --role proxy || return
-	next_sport
-	expect_reply "$desc" "$nsclient" "$P" "$DST" "$SPORT" 2 proxy "$DST" "$(hostport "$C" "$SPORT")"
-	stop_peer "$PEER_PID"
-	read_counters "$nsrouter"
-	if [ "$P" = tcp ]; then
-		# the SYN is diverted by tproxy, the rest of the connection is
-		# found by the socket rule (request socket, then the accepted one)
-		check_cnt "$desc: the SYN went through the tproxy rule" "tproxy-$P$V" -ge 1
-		check_cnt "$desc: the connection's later packets matched 'socket transparent 1'" socket -ge 3
-	else
-		check_cnt "$desc: every datagram went through the tproxy rule" "tproxy-$P$V" -ge 2
-	fi
-	check_cnt "$desc: nothing was forwarded" "fwd-$P$V" -eq 0
 }
 
 # check_proxy_reply DESC OUTPUT COUNT: the --proxy replies, relayed from
@@ -137,20 +130,23 @@ check_proxy_reply()
 	return 1
 }
 
-# (c) the proxy connects to server1 from the client's address
-case_spoof()
+# (a) + (c): the proxy (one per family and protocol, started at the
+# beginning) accepts the diverted connection and relays it to server1 from
+# the client's address
+case_divert_spoof()
 {
-	local desc="IPv$V $P (c) proxy connects to server1 from the client's address"
-	local out rc=0 sport_peer
+	local desc="IPv$V $P (a) diverted to the proxy on :$PORT, (c) relayed from the client's address"
+	local out rc=0
 	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
-	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy --role proxy || return
 	next_sport
-	sport_peer=$(hostport "$C" "$SPORT")
 	out=$(peer_client "$nsclient" "$P" "$DST" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		fail "$desc: client failed (exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy.log"; } | indent
+		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy-$P-$V.log"; } | indent
 	else
+		# (a) the proxy answered for server1:8080 and saw the client
+		check_replies "$desc" "$out" 2 proxy "$DST" "$(hostport "$C" "$SPORT")"
+		# (c) through a socket bound to the client's address
 		check_proxy_reply "$desc" "$out" 2
 	fi
 	if peer_log_grep "server1-$P-$V" "peer=$(hostport "$C" "")"; then
@@ -159,28 +155,34 @@ case_spoof()
 		fail "$desc: server1 never saw the client's address"
 		indent < "$TMPD/server1-$P-$V.log"
 	fi
-	stop_peer "$PEER_PID"
 	read_counters "$nsrouter"
-	check_cnt "$desc: server1's replies to the spoofed socket matched 'socket transparent 1'" socket -ge 2
-	check_cnt "$desc: none of them was forwarded to the client" "fwd-$P$V" -eq 0
+	if [ "$P" = tcp ]; then
+		# the SYN is diverted by tproxy; the rest of the connection, and
+		# server1's answers to the relaying socket, by the socket rule
+		check_cnt "$desc: the client's SYN went through the tproxy rule" "tproxy-$P$V" -ge 1
+		check_cnt "$desc: later packets and server1's answers matched 'socket transparent 1'" socket -ge 5
+	else
+		check_cnt "$desc: every datagram went through the tproxy rule" "tproxy-$P$V" -ge 2
+		check_cnt "$desc: server1's answers to the relaying socket matched 'socket transparent 1'" socket -ge 2
+	fi
+	check_cnt "$desc: the client's packets were not forwarded" "fwd-c-$P$V-8080" -eq 0
+	check_cnt "$desc: server1's answers were not forwarded to the client" "fwd-s-$P$V" -eq 0
 
 	# control: without the socket rule server1's replies are not delivered
 	# to the proxy's upstream socket (they are routed towards the client;
 	# early demux has attached the socket, so ip_forward drops them)
 	desc="IPv$V $P (c) control: without the socket rule"
 	load_ruleset "$nsrouter" "$desc" < <(ruleset nosocket) || return
-	start_peer proxy "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy --role proxy \
-		--upstream-timeout 2 || return
+	: > "$TMPD/proxy-$P-$V.log"
 	next_sport
 	rc=0
 	out=$(peer_client "$nsclient" "$P" "$DST" --sport "$SPORT" --timeout 4 --retries 0 2> "$TMPD/client.err") || rc=$?
-	if [ "$rc" -ne 0 ] && peer_log_grep proxy "proxy-error"; then
-		pass "$desc: the proxy's spoofed connection got no reply, client got nothing"
+	if [ "$rc" -ne 0 ] && busywait 3000 peer_log_grep "proxy-$P-$V" "proxy-error"; then
+		pass "$desc: the proxy's relaying socket got no reply, the client nothing"
 	else
 		fail "$desc: expected the relay to fail (client exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy.log"; } | indent
+		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy-$P-$V.log"; } | indent
 	fi
-	stop_peer "$PEER_PID"
 	read_counters "$nsrouter"
 	check_cnt "$desc: server1's replies passed prerouting" socket -ge 1
 }
@@ -190,13 +192,12 @@ case_foreign()
 {
 	local desc="IPv$V $P (b) proxy listening on server1's address $FDST"
 	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
-	start_peer foreign "$nsrouter" "$P" "$FDST" --transparent --role foreign || return
 	next_sport
-	expect_reply "$desc" "$nsclient" "$P" "$FDST" "$SPORT" 2 foreign "$FDST" "$(hostport "$C" "$SPORT")"
+	expect_reply "$desc" "$nsclient" "$P" "$FDST" "$SPORT" 2 "foreign-$P-$V" "$FDST" "$(hostport "$C" "$SPORT")"
 	read_counters "$nsrouter"
 	check_cnt "$desc: delivered by 'socket transparent 1'" socket -ge 2
 	check_cnt "$desc: no tproxy rule involved" "tproxy-$P$V" -eq 0
-	check_cnt "$desc: nothing forwarded" "fwd-$P$V" -eq 0
+	check_cnt "$desc: nothing forwarded" "fwd-c-$P$V-9090" -eq 0
 
 	# controls: the same listener, without the fwmark rule, then without
 	# the socket rule: the connection goes on to server1
@@ -209,30 +210,43 @@ case_foreign()
 	next_sport
 	expect_reply "IPv$V $P (b) control: without the socket rule server1 answers" \
 		"$nsclient" "$P" "$FDST" "$SPORT" 1 server1 "$FDST" "$(hostport "$C" "$SPORT")"
-	if peer_log_grep foreign "peer=$(hostport "$C" "$SPORT")"; then
+	if peer_log_grep "foreign-$P-$V" "peer=$(hostport "$C" "$SPORT")"; then
 		fail "$desc: the foreign listener got the control connection"
 	fi
-	stop_peer "$PEER_PID"
 }
 
 # no proxy: tproxy misses, the mark is not set, server1 answers
 case_failopen()
 {
 	local desc="IPv$V $P no proxy running"
+	stop_peer "${PROXY_PID[$P$V]}"
 	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return
 	next_sport
 	expect_reply "$desc: server1 answers" "$nsclient" "$P" "$DST" "$SPORT" 1 server1 "$DST" "$(hostport "$C" "$SPORT")"
 	read_counters "$nsrouter"
 	check_cnt "$desc: tproxy rule did not match" "tproxy-$P$V" -eq 0
-	check_cnt "$desc: forwarded" "fwd-$P$V" -ge 1
+	check_cnt "$desc: forwarded" "fwd-c-$P$V-8080" -ge 1
 	check_cnt "$desc: no forwarded packet carries mark 1 (mark only on success)" fwd-marked -eq 0
 }
+
+# the proxies (--proxy: relay from the client's address) and the foreign
+# listeners, all started at once (python starts slowly under TCG)
+declare -A PROXY_PID=()
+for v in 4 6; do
+	set_family "$v"
+	for P in tcp udp; do
+		start_peer_bg "proxy-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy \
+			--role proxy --upstream-timeout 2
+		PROXY_PID[$P$v]=$PEER_PID
+		start_peer_bg "foreign-$P-$v" "$nsrouter" "$P" "$FDST" --transparent
+	done
+done
+wait_peers {proxy,foreign}-{tcp,udp}-{4,6} || exit "$ret"
 
 for v in 4 6; do
 	set_family "$v"
 	for P in tcp udp; do
-		case_divert
-		case_spoof
+		case_divert_spoof
 		case_foreign
 		case_failopen
 	done

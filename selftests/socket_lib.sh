@@ -112,11 +112,42 @@ start_peer_cg()
 		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
+	# PEER_NOWAIT=1: the caller waits for several at once (wait_peers)
+	[ "${PEER_NOWAIT:-0}" = 1 ] && return 0
 	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then
 		fail "$id: server on $bind ($proto) in cgroup $dir did not come up"
 		indent < "$TMPD/$id.err"
 		return 1
 	fi
+	return 0
+}
+
+# start_peer_bg ID NS PROTO BIND [args]: start_peer without waiting for it
+start_peer_bg()
+{
+	local id=$1 ns=$2 proto=$3 bind=$4
+	shift 4
+	rm -f "$TMPD/$id.ready"
+	: > "$TMPD/$id.log"
+	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+		--proto "$proto" --bind "$bind" --ready-file "$TMPD/$id.ready" \
+		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
+	PEER_PID=$!
+	PID_LIST+=("$PEER_PID")
+}
+
+# wait_peers ID...: until every one of these servers is up (python starts
+# slowly under TCG: starting them together saves most of it)
+wait_peers()
+{
+	local id
+	for id in "$@"; do
+		if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$TMPD/$id.ready"; then
+			fail "$id: server did not come up"
+			indent < "$TMPD/$id.err"
+			return 1
+		fi
+	done
 	return 0
 }
 
