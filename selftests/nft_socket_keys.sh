@@ -73,7 +73,7 @@ done
 start_srv "W-udp-4" w udp "0.0.0.0:9003"
 start_srv "W-udp-6" w udp "[::]:9003"
 PEER_NOWAIT=0
-wait_peers {A,B}-{tcp,udp}-{4,6} W-udp-{4,6} || exit "$ret"
+wait_peers {A,B}-{tcp,udp}-{4,6} W-udp-{4,6} || exit "$ksft_fail"
 
 # ------------------------------------------------------------------ rules
 # rules HOOK: the counting rules of one chain. Name of each counter:

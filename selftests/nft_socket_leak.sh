@@ -98,7 +98,7 @@ srv()
 	if [ "$HAVE_CG" = 1 ]; then
 		start_peer_cg "$1" "$CGDIR" "$nsrouter" "${@:2}"
 	else
-		start_peer "$1" "$nsrouter" "${@:2}"
+		start_peer_bg "$1" "$nsrouter" "${@:2}"
 	fi
 }
 
@@ -115,14 +115,23 @@ EOF
 
 for v in 4 6; do
 	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
-	srv "tw-$v" tcp "$(hostport "$R1" 8080)" --close-first --mark 0x2a || exit "$ret"
+	PEER_NOWAIT=1
+	srv "tw-$v" tcp "$(hostport "$R1" 8080)" --close-first --mark 0x2a
 	tw_pid=$PEER_PID
-	srv "lsn-$v" tcp "$(hostport "$R1" 8081)" --mark 0x2a || exit "$ret"
-	srv "udp-$v" udp "$(hostport "$R1" 8082)" --mark 0x2a || exit "$ret"
+	srv "lsn-$v" tcp "$(hostport "$R1" 8081)" --mark 0x2a
+	srv "udp-$v" udp "$(hostport "$R1" 8082)" --mark 0x2a
+	PEER_NOWAIT=0
+	wait_peers "tw-$v" "lsn-$v" "udp-$v" || exit "$ksft_fail"
 	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" connect --dst "$R1" --dport 8080 \
 		--sports "20001-$((20000 + NTW))" 2>&1) || { fail "IPv$v: $NTW connections to :8080: $out"; exit "$ret"; }
 	# no listener any more: only the TIME_WAIT sockets answer to :8080
 	stop_peer "$tw_pid"
+done
+# request sockets last (they live for tcp_synack_retries, made long here:
+# the blasting below takes a while under TCG)
+ip netns exec "$nsrouter" sysctl -wq net.ipv4.tcp_synack_retries=10
+for v in 4 6; do
+	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
 	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" tcp --src "$C" --dst "$R1" --dport 8081 --flags syn \
 		--sports "30001-$((30000 + NREQ))" 2>&1) || { fail "IPv$v: SYNs to :8081: $out"; exit "$ret"; }
 done

@@ -154,9 +154,13 @@ reject()
 KMSG="Could not process rule: Operation not supported"
 
 # --- hooks: forward and postrouting, base chains --------------------------
+# (one key per table family and hook, in turn: each test costs seconds
+# under TCG)
+keys=("transparent 1" "mark 0x2a" "wildcard 0")
+k=0
 for tf in ip ip6 inet; do
 	for hook in forward postrouting; do
-		for key in "transparent 1" "mark 0x2a" "wildcard 0"; do
+		for key in "${keys[$((k++ % 3))]}"; do
 			reject "socket $key in $tf $hook chain" "$KMSG" <<-EOF
 			table $tf newt {
 				chain ok {
@@ -301,16 +305,14 @@ raw_family_case bridge prerouting
 raw_family_case netdev ingress
 raw_family_case arp input
 
-for hook in forward postrouting; do
-	for tf in ip ip6 inet; do
-		raw_expect "$tf table, $hook chain" EOPNOTSUPP --table-family "$tf" --hook "$hook" --socket-key mark
-	done
-done
+raw_expect "ip table, forward chain" EOPNOTSUPP --table-family ip --hook forward --socket-key mark
+raw_expect "ip6 table, postrouting chain" EOPNOTSUPP --table-family ip6 --hook postrouting --socket-key wildcard
+raw_expect "inet table, forward chain" EOPNOTSUPP --table-family inet --hook forward --socket-key transparent
+raw_expect "inet table, postrouting chain" EOPNOTSUPP --table-family inet --hook postrouting --socket-key mark
 raw_expect "jump from forward to a chain with socket (jump added last)" EOPNOTSUPP --jump-from forward --socket-key transparent
 raw_expect "jump from postrouting to a chain with socket (jump added first)" EOPNOTSUPP \
 	--jump-from postrouting --jump-first --socket-key wildcard
 raw_expect "unknown key 4" EOPNOTSUPP --socket-key 4
-raw_expect "unknown key 255" EOPNOTSUPP --socket-key 255
 raw_expect "no key attribute" EINVAL --socket-key none
 raw_expect "no register attribute" EINVAL --socket-key mark --socket-dreg none
 raw_expect "verdict register as destination" EINVAL --socket-key transparent --socket-dreg 0
@@ -333,24 +335,23 @@ if [ "$cg_have" = 1 ]; then
 	# bound it in the netlink policy (ERANGE). Printed, so that the runs
 	# of both modules on one kernel can be compared.
 	raw_expect "cgroupv2 level 256" "EOPNOTSUPP|ERANGE" --socket-key cgroupv2 --socket-level 256
-	raw_expect "cgroupv2 level 65536" "EOPNOTSUPP|ERANGE" --socket-key cgroupv2 --socket-level 65536
 fi
 
-# what the kernel must accept
-for hook in prerouting input output; do
-	for tf in ip ip6 inet; do
-		for key in transparent mark wildcard; do
-			if ! raw_ok "$key in $tf $hook chain" "$tf" "$hook" --socket-key "$key"; then
-				if [ "$hook" = output ] && ref_lacks "socket $key in an output chain: $RAW_OUT" 1; then
-					continue
-				fi
-				fail "kernel: $key in $tf $hook chain: expected to be accepted, got: $RAW_OUT"
-			fi
-		done
-	done
+# what the kernel must accept: every key, hook and table family, not every
+# combination (each case costs seconds under TCG)
+for combo in "prerouting ip transparent" "prerouting ip6 mark" "prerouting inet wildcard" \
+	     "input ip mark" "input ip6 wildcard" "input inet transparent" \
+	     "output ip wildcard" "output ip6 transparent" "output inet mark"; do
+	read -r hook tf key <<< "$combo"
+	if ! raw_ok "$key in $tf $hook chain" "$tf" "$hook" --socket-key "$key"; then
+		if [ "$hook" = output ] && ref_lacks "socket $key in an output chain: $RAW_OUT" 1; then
+			continue
+		fi
+		fail "kernel: $key in $tf $hook chain: expected to be accepted, got: $RAW_OUT"
+	fi
 done
 if [ "$cg_have" = 1 ]; then
-	for level in 0 1 255; do
+	for level in 0 255; do
 		raw_ok "cgroupv2 level $level, inet prerouting" inet prerouting --socket-key cgroupv2 --socket-level "$level" ||
 			fail "kernel: cgroupv2 level $level: expected to be accepted, got: $RAW_OUT"
 	done

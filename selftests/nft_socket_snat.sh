@@ -44,7 +44,7 @@ for p in tcp udp; do
 	start_peer_bg "decoy-$p-4" "$nsrouter" "$p" "0.0.0.0:$NATPORT" --role decoy --mark 0x63
 	start_peer_bg "decoy-$p-6" "$nsrouter" "$p" "[::]:$NATPORT" --role decoy --mark 0x63
 done
-wait_peers {server1,decoy}-{tcp,udp}-{4,6} || exit "$ret"
+wait_peers {server1,decoy}-{tcp,udp}-{4,6} || exit "$ksft_fail"
 
 # counting rules for one chain: NAME-{tcp,udp,icmp}{4,6}-m{2a,63}
 count_rules()

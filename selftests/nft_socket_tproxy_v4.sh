@@ -46,7 +46,7 @@ for p in tcp udp; do
 	start_peer_bg "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1
 	start_peer_bg "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1
 done
-wait_peers server1-{tcp,udp}-{4,6}{,f} || exit "$ret"
+wait_peers server1-{tcp,udp}-{4,6}{,f} || exit "$ksft_fail"
 
 # forwarded packets by family and protocol: from the client to port 8080 or
 # 9090 (fwd-c-P-V-PORT), and to the client (fwd-s-P-V). Counted per port:
@@ -241,7 +241,7 @@ for v in 4 6; do
 		start_peer_bg "foreign-$P-$v" "$nsrouter" "$P" "$FDST" --transparent
 	done
 done
-wait_peers {proxy,foreign}-{tcp,udp}-{4,6} || exit "$ret"
+wait_peers {proxy,foreign}-{tcp,udp}-{4,6} || exit "$ksft_fail"
 
 for v in 4 6; do
 	set_family "$v"
