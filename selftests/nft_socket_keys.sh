@@ -169,7 +169,9 @@ ruleset()
 # and says N/A for the rest. Our modules must take everything.
 HAVE_OUT=1
 try_load() { ruleset | load_ruleset_nsenter "$nsrouter" "keys"; }
+loaded=1
 if ! try_load; then
+	loaded=0
 	err=$(head -n 3 "$TMPD/last_load.err")
 	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 try_load; then
 		ref_lacks "socket cgroupv2 (ruleset refused: $err)" 1 || { fail "ruleset with socket cgroupv2 refused"; echo "$err" | indent; exit "$ret"; }
@@ -187,7 +189,7 @@ if ! try_load; then
 		exit "$ret"
 	fi
 fi
-if ! try_load; then
+if [ "$loaded" = 0 ] && ! try_load; then
 	fail "keys ruleset refused"
 	indent < "$TMPD/last_load.err"
 	exit "$ret"
