@@ -48,3 +48,22 @@ install: modules
 
 clean:
 	rm -rf build
+
+# nfnl-fuzz, the netlink fuzzer of the tproxy/socket expressions
+# (tools/nfnl-fuzz): `make fuzz-tool` builds build/tools/nfnl-fuzz;
+# `make fuzz` runs FUZZ_CASES cases (seed FUZZ_SEED) in the VM on our
+# modules, split over FUZZ_JOBS processes.
+FUZZ_CASES ?= 1000000
+FUZZ_SEED ?= 1
+FUZZ_JOBS ?= 1
+FUZZ_TIMEOUT ?= 86400
+
+.PHONY: fuzz-tool fuzz
+
+fuzz-tool:
+	$(MAKE) -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
+
+fuzz: fuzz-tool modules
+	scripts/vm-run --kver $(KVER) --timeout $(FUZZ_TIMEOUT) -- \
+		tools/nfnl-fuzz/fuzz-parallel.sh build/tools/nfnl-fuzz \
+		$(FUZZ_SEED) $(FUZZ_CASES) $(FUZZ_JOBS)

@@ -9,7 +9,7 @@ PKGS=(
 	# kernels that ship .ko.xz / .ko.zst
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd coreutils util-linux
 	# kernel to boot and to build against
-	linux-image-amd64 linux-headers-amd64 make gcc
+	linux-image-amd64 linux-headers-amd64 make gcc libmnl-dev
 	# userspace used by the tests inside the guest
 	nftables iproute2 socat python3 procps iputils-ping squid curl
 )
