@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# nf_tables netlink fuzzing of the tproxy and socket expressions, short and
+# deterministic: tools/nfnl-fuzz runs the same cases (fixed seed) twice,
+#
+#   1. as root in a network namespace of its own (ip netns), and
+#   2. as an unprivileged user in a new user + network namespace
+#      (`unshare -Urn`: CAP_NET_ADMIN over that netns only), the path an
+#      attacker without privileges has,
+#
+# against whatever tproxy/socket modules are loaded (ours, or the in-tree
+# ones: then the fuzzer's --in-tree model, which tolerates upstream's u8
+# truncation of the tproxy family and the socket key). Each run must end
+# with no failure: every message answered, no acceptance of what upstream's
+# rules reject, every accepted rule dumping back exactly as sent, every
+# rejected batch changing nothing. Both runs must give the same outcome
+# for every case.
+#
+# NFTP_FUZZ_CASES (default 3000), NFTP_FUZZ_SEED (default 20250101).
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CASES=${NFTP_FUZZ_CASES:-3000}
+SEED=${NFTP_FUZZ_SEED:-20250101}
+ROOT=$(cd "$SELFTEST_DIR/.." && pwd)
+SRC=$ROOT/tools/nfnl-fuzz
+FUZZ=$ROOT/build/tools/nfnl-fuzz
+
+checktool "unshare --help" "create namespaces without unshare"
+
+# The binary `make fuzz-tool` built, unless the source is newer: then
+# build a private one (the VM's root is a writable overlay).
+if [ ! -x "$FUZZ" ] || [ "$SRC/nfnl-fuzz.c" -nt "$FUZZ" ]; then
+	log "building nfnl-fuzz (make fuzz-tool was not run, or is stale)"
+	if ! out=$(make -s -C "$SRC" O="$TMPD" 2>&1); then
+		echo "$out" | indent
+		skip_all "cannot build tools/nfnl-fuzz (gcc, libmnl-dev: scripts/deps.sh)"
+	fi
+	FUZZ=$TMPD/nfnl-fuzz
+fi
+
+# Which modules are we fuzzing? Ours carry nftp_core.
+model=()
+if [ -d /sys/module/nftp_core ]; then
+	log "modules: ours (nftp_core loaded): strict model"
+else
+	log "modules: in-tree (no nftp_core): --in-tree model"
+	model=(--in-tree)
+fi
+
+args=(--seed "$SEED" --cases "$CASES" --show 10 "${model[@]}")
+
+# Every rejected batch costs an RCU grace period (nf_tables_abort), the
+# bulk of the time under TCG: in the throw-away VM guest only, expedite
+# them for the run (about twice the speed), and restore the setting after.
+RCU_EXP=/sys/kernel/rcu_expedited
+rcu_old=""
+restore_rcu() { [ -n "$rcu_old" ] && echo "$rcu_old" > "$RCU_EXP"; }
+if [ "${NFTP_IN_VM:-}" = 1 ] && [ -w "$RCU_EXP" ]; then
+	rcu_old=$(cat "$RCU_EXP")
+	on_exit_hook=restore_rcu
+	echo 1 > "$RCU_EXP"
+fi
+
+# run_fuzz DESC LOG RUNNER...: run the fuzzer through RUNNER, check it
+run_fuzz()
+{
+	local desc=$1 logf=$2 out rc=0
+	shift 2
+	out=$("$@" "$FUZZ" "${args[@]}" --log "$logf" 2>&1) || rc=$?
+	if [ "$rc" -eq "$ksft_skip" ]; then
+		echo "$out" | indent
+		skip_all "$desc: the kernel has no tproxy/socket expression"
+	fi
+	if [ "$rc" -ne 0 ] || ! grep -q '^RESULT: PASS' <<< "$out"; then
+		fail "$desc: nfnl-fuzz exit $rc"
+		echo "$out" | indent
+		return 1
+	fi
+	pass "$desc: $(grep -m1 -o '[0-9]* cases in [0-9.]* s ([0-9]* cases/s)' <<< "$out")"
+	sed -n '/^outcomes by errno/,/^RESULT/p' <<< "$out" | indent
+	return 0
+}
+
+# 1. root in a netns of its own
+nsf=""
+setup_ns nsf
+run_fuzz "root in netns" "$TMPD/root.log" ip netns exec "$nsf"
+
+# 2. unprivileged: nobody in `unshare -Urn`; if unprivileged user
+# namespaces are off here, root in `unshare -Urn` (still only the
+# capabilities of the new user namespace)
+chmod 0777 "$TMPD"
+runner=(unshare -Urn)
+if command -v setpriv > /dev/null &&
+   setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn true 2> /dev/null; then
+	runner=(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn)
+	desc="unprivileged (uid 65534, unshare -Urn)"
+else
+	desc="root in unshare -Urn (unprivileged user namespaces are off)"
+fi
+run_fuzz "$desc" "$TMPD/user.log" "${runner[@]}"
+
+# 3. the same outcome for every case both ways
+if [ -s "$TMPD/root.log" ] && [ -s "$TMPD/user.log" ]; then
+	if diff -q "$TMPD/root.log" "$TMPD/user.log" > /dev/null; then
+		pass "root and user-namespace runs: identical outcomes for all $CASES cases"
+	else
+		fail "root and user-namespace runs differ:"
+		diff "$TMPD/root.log" "$TMPD/user.log" | head -20 | indent
+	fi
+fi
+
+exit "$ret"
