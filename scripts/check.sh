@@ -8,7 +8,8 @@
 # "status=<vm-run exit> seconds=<wall time>" to check-<kver>-<mode>.status.
 #
 # usage: check.sh [--kver V] [--ours-only|--ref-only] [TEST...]
-# NFTP_TEST_TIMEOUT (seconds per script) is passed on to selftests/run.sh.
+# NFTP_TEST_TIMEOUT (seconds per script), BUSYWAIT_TIMEOUT, CLIENT_TIMEOUT
+# and IO_TIMEOUT (selftests/lib.sh), when set, are passed on to the guest.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -35,7 +36,10 @@ make -s tools
 per_test=${NFTP_TEST_TIMEOUT:-300}
 if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
 vmopts=(--timeout $((ntests * (per_test + 15) + 300)))
-[ -n "${NFTP_TEST_TIMEOUT:-}" ] && vmopts+=(--env "NFTP_TEST_TIMEOUT=$NFTP_TEST_TIMEOUT")
+# The selftests' time knobs (selftests/README.md), for a slow or busy host.
+for v in NFTP_TEST_TIMEOUT BUSYWAIT_TIMEOUT CLIENT_TIMEOUT IO_TIMEOUT; do
+	[ -n "${!v:-}" ] && vmopts+=(--env "$v=${!v}")
+done
 
 mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 total_na=0 summary=()
