@@ -29,7 +29,7 @@ check_cnt()
 {
 	local desc=$1 name=$2 op=$3 val=$4 got
 	got=$(cnt "$name")
-	if [ "$got" -ge 0 ] && [ "$got" "$op" "$val" ]; then
+	if [ "$got" -ge 0 ] && test "$got" "$op" "$val"; then
 		pass "$desc ($name=$got)"
 		return 0
 	fi
