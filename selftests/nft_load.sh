@@ -28,7 +28,8 @@
 # under TCG.  `make load` runs the full figures.  Explicit LOAD_CONCURRENT,
 # LOAD_SEQUENTIAL, LOAD_UDP win over the scale.  LOAD_SIZE bytes per TCP
 # connection (default 512), LOAD_UDP_SIZE (default 64), LOAD_UDP_WINDOW
-# (datagrams in flight, default 128).  Results also go to
+# (datagrams in flight, default 128), LOAD_SEED (default 0: the phases'
+# pattern seeds are 1, 2, 3).  Results also go to
 # $NFTP_OUT/load-<mode>.txt when NFTP_OUT is set (the VM harness).
 
 set -u
@@ -52,6 +53,8 @@ UDP_FLOWS=${LOAD_UDP_FLOWS:-32}
 UDP_WINDOW=${LOAD_UDP_WINDOW:-128}
 SIZE=${LOAD_SIZE:-512}
 UDP_SIZE=${LOAD_UDP_SIZE:-64}
+# pattern seeds: each phase takes the next one
+SEED=${LOAD_SEED:-0}
 # seconds, per phase; the guest under TCG is slow
 PHASE_TIMEOUT=${LOAD_PHASE_TIMEOUT:-1500}
 # the servers and clients must outlive the phases
@@ -82,7 +85,7 @@ tcp_phase()
 	retr0=$(tcp_snmp "$nsclient" RetransSegs)
 	ovf0=$(tcpext "$nsrouter" ListenDrops)
 	tpl_client "$nsclient" out --tcp "$TCP_DSTS" -n "$n" -c "$c" --size "$SIZE" \
-		--seed "$RANDOM" --conn-timeout 120000 --timeout "$PHASE_TIMEOUT" "$@" || rc=$?
+		--seed $((SEED += 1)) --conn-timeout 120000 --timeout "$PHASE_TIMEOUT" "$@" || rc=$?
 	prep=$(tpl_report proxy reset)
 	s1rep=$(tpl_report server1 reset)
 	retr=$(($(tcp_snmp "$nsclient" RetransSegs) - retr0))
@@ -114,7 +117,7 @@ d_r0=$(udp_drops "$nsrouter") d_c0=$(udp_drops "$nsclient")
 noports0=$(snmp "$nsclient" Udp NoPorts) noports60=$(snmp "$nsclient" 6 Udp6NoPorts)
 rc=0
 tpl_client "$nsclient" out --udp "$UDP_DSTS" --datagrams "$UDPN" --flows "$UDP_FLOWS" \
-	--window "$UDP_WINDOW" --size "$UDP_SIZE" --seed "$RANDOM" --conn-timeout 2000 \
+	--window "$UDP_WINDOW" --size "$UDP_SIZE" --seed $((SEED += 1)) --conn-timeout 2000 \
 	--timeout "$PHASE_TIMEOUT" || rc=$?
 prep=$(tpl_report proxy reset)
 s1rep=$(tpl_report server1 reset)
