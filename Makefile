@@ -38,6 +38,11 @@ check-matrix:
 tools:
 	@$(MAKE) -s -C tools/tpload O=$(CURDIR)/build/tools
 
+# nft_load.sh at its full figures in the VM, ours then in-tree (scripts/load.sh)
+.PHONY: load
+load:
+	scripts/load.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
+
 demo:
 	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
 
