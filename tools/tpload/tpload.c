@@ -81,6 +81,21 @@
 
 static const char *prog = "tpload";
 static int verbose;
+/* --log FILE: one line per connection event (TCP), for tracing */
+static FILE *evlog;
+
+static void __attribute__((format(printf, 1, 2))) ev(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!evlog)
+		return;
+	va_start(ap, fmt);
+	vfprintf(evlog, fmt, ap);
+	va_end(ap);
+	fputc('\n', evlog);
+}
+
 
 static void __attribute__((format(printf, 1, 2), noreturn)) die(const char *fmt, ...)
 {
@@ -103,6 +118,14 @@ static void __attribute__((format(printf, 1, 2))) warnx_(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+static void open_evlog(const char *path)
+{
+	evlog = fopen(path, "w");
+	if (!evlog)
+		die("cannot write %s: %s", path, strerror(errno));
+	setvbuf(evlog, NULL, _IOFBF, 1 << 16);
 }
 
 static uint64_t now_ms(void)
@@ -563,7 +586,8 @@ struct sconn {
 	uint64_t len;		/* from the header, 0 if none */
 	uint64_t echoed;
 	uint16_t flags;
-	struct addr local;
+	struct addr local, peer;
+	uint64_t id;		/* from the header */
 	uint8_t *pend;		/* bytes read but not yet written back */
 	uint32_t pend_off, pend_len;
 };
@@ -669,6 +693,8 @@ static void server_report(bool reset)
 		sb_printf(&b, "lsock %s %s %" PRIu64 "\n", S.lsock.v[i].kind,
 			  fmt_sa((void *)&S.lsock.v[i].a.ss, a, sizeof(a)),
 			  S.lsock.v[i].n);
+	if (evlog)
+		fflush(evlog);
 	if (S.report)
 		write_file_atomic(S.report, b.p);
 	else
@@ -703,9 +729,12 @@ static void check_dst(const uint8_t *hdrbytes, const struct sockaddr *local,
 	}
 }
 
-static void sconn_free(uint32_t idx, bool rst)
+static void sconn_free(uint32_t idx, bool rst, const char *why)
 {
 	struct sconn *c = S.c[idx];
+
+	ev("close %u id=%" PRId64 " echoed=%" PRIu64 " len=%" PRIu64 " %s", c->gen,
+	   c->hdr_ok ? (int64_t)c->id : -1, c->echoed, c->len, why);
 
 	if (c->fd >= 0) {
 		if (rst)
@@ -774,6 +803,16 @@ static void do_accept(struct listener *l)
 		c->lidx = l - S.l;
 		c->local.len = sizeof(c->local.ss);
 		getsockname(fd, (void *)&c->local.ss, &c->local.len);
+		memcpy(&c->peer.ss, &peer, sizeof(peer));
+		c->peer.len = plen;
+		if (evlog) {
+			char a[80], b[80], ls[80];
+
+			ev("accept %u peer=%s local=%s lsock=%s", c->gen,
+			   fmt_sa((void *)&peer, a, sizeof(a)),
+			   fmt_sa((void *)&c->local.ss, b, sizeof(b)),
+			   fmt_sa((void *)&l->bind.ss, ls, sizeof(ls)));
+		}
 		S.live++;
 		S.accepted++;
 		l->accepted++;
@@ -798,7 +837,7 @@ static void sconn_io(uint32_t idx, uint32_t events)
 			S.tcp_errors++;
 			if (errno == ECONNRESET)
 				S.resets++;
-			sconn_free(idx, true);
+			sconn_free(idx, true, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
 			return;
 		}
 		if (w > 0) {
@@ -827,7 +866,7 @@ static void sconn_io(uint32_t idx, uint32_t events)
 			S.tcp_errors++;
 			if (errno == ECONNRESET)
 				S.resets++;
-			sconn_free(idx, true);
+			sconn_free(idx, true, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
 			return;
 		}
 		if (r == 0) {
@@ -849,7 +888,9 @@ static void sconn_io(uint32_t idx, uint32_t events)
 					c->hdr_ok = true;
 					c->len = h.len;
 					c->flags = h.flags;
+					c->id = h.id;
 				}
+				ev("header %u id=%" PRId64, c->gen, c->hdr_ok ? (int64_t)c->id : -1);
 			}
 		}
 		w = send(c->fd, buf, r, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -858,7 +899,7 @@ static void sconn_io(uint32_t idx, uint32_t events)
 				S.tcp_errors++;
 				if (errno == ECONNRESET)
 					S.resets++;
-				sconn_free(idx, true);
+				sconn_free(idx, true, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
 				return;
 			}
 			w = 0;
@@ -880,9 +921,10 @@ progress:
 	if (c->hdr_ok && !c->counted && c->echoed >= c->len) {
 		c->counted = true;
 		S.completed++;
+		ev("done %u id=%" PRIu64, c->gen, c->id);
 		if (c->flags & HDR_F_SCLOSE) {
 			/* the proxy closes first: the TIME_WAIT stays here */
-			sconn_free(idx, false);
+			sconn_free(idx, false, "sclose");
 			return;
 		}
 	}
@@ -893,7 +935,7 @@ progress:
 			S.no_header++;
 		else if (!c->counted)
 			S.eofs_early++;
-		sconn_free(idx, false);
+		sconn_free(idx, false, "eof");
 		return;
 	}
 	sconn_events(idx);
@@ -1133,6 +1175,8 @@ static void usage_server(void)
 "  --ready-file FILE     created once every socket is bound\n"
 "  --report FILE         write reports there (default: stdout)\n"
 "  --lifetime SECONDS    exit after that long (default 3600)\n"
+"  --log FILE            a line per TCP connection event (accept, header,\n"
+"                        done, close), for tracing\n"
 "Signals: USR1 writes a report, USR2 writes one and zeroes the counters,\n"
 "TERM/INT/HUP write one and exit 0.\n");
 }
@@ -1149,6 +1193,7 @@ static int server_main(int argc, char **argv)
 		{ "ready-file", required_argument, NULL, 'r' },
 		{ "report", required_argument, NULL, 'o' },
 		{ "lifetime", required_argument, NULL, 'L' },
+		{ "log", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -1184,6 +1229,7 @@ static int server_main(int argc, char **argv)
 		case 'r': S.ready = optarg; break;
 		case 'o': S.report = optarg; break;
 		case 'L': S.lifetime = atof(optarg); break;
+		case 'l': open_evlog(optarg); break;
 		case 'v': verbose++; break;
 		case 'h': usage_server(); return 0;
 		default: usage_server(); return EXIT_SETUP;
@@ -1436,6 +1482,18 @@ static void conn_end(int i, int how, int err)
 	if (verbose > 1)
 		warnx_("conn %" PRIu64 ": end %d err %d sent %" PRIu64 " rcvd %" PRIu64,
 		       c->id, how, err, c->sent, c->rcvd);
+	if (evlog) {
+		static const char *const hows[] = { "ok", "fail", "mismatch", "timeout" };
+		struct sockaddr_storage me;
+		socklen_t ml = sizeof(me);
+		char a[80] = "?";
+
+		if (c->fd >= 0 && !getsockname(c->fd, (void *)&me, &ml))
+			fmt_sa((void *)&me, a, sizeof(a));
+		ev("%s id=%" PRIu64 " local=%s dst=%d sent=%" PRIu64 " rcvd=%" PRIu64 " %s",
+		   hows[how], c->id, a, c->dst, c->sent, c->rcvd,
+		   how == END_FAIL ? (err ? (strerrorname_np(err) ? strerrorname_np(err) : "E?") : "EOF") : "");
+	}
 	if (c->fd >= 0) {
 		if (how == END_OK)
 			close(c->fd);
@@ -2079,6 +2137,8 @@ static void usage_client(void)
 "  --conn-timeout MS      per connection / per datagram (default 10000 / 2000)\n"
 "  --timeout SECONDS      overall (default 300)\n"
 "  --report FILE          also write the report line there\n"
+"  --log FILE             TCP: a line per connection's end (ok, fail,\n"
+"                         mismatch, timeout), with its local address\n"
 "  --selftest-corrupt ID  flip a byte of connection/datagram ID's echo on\n"
 "                         receipt (proves the check fails; exit 2)\n"
 "Exit: 0 all verified, 1 failures/timeouts/loss, 2 mismatch/corrupt/\n"
@@ -2120,6 +2180,7 @@ static int client_main(int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "report", required_argument, NULL, 'o' },
 		{ "selftest-corrupt", required_argument, NULL, 'Z' },
+		{ "log", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -2165,6 +2226,7 @@ static int client_main(int argc, char **argv)
 		case 'w': Cl.window = strtoul(optarg, NULL, 0); break;
 		case 'o': Cl.report = optarg; break;
 		case 'Z': Cl.corrupt_id = strtoll(optarg, NULL, 0); break;
+		case 'l': open_evlog(optarg); break;
 		case 'v': verbose++; break;
 		case 'h': usage_client(); return 0;
 		default: usage_client(); return EXIT_SETUP;
@@ -2196,6 +2258,8 @@ static int client_main(int argc, char **argv)
 	ep_add(Cl.ep, sfd, EPOLLIN, ev_key(K_SIG, 0, 0));
 	Cl.t0 = now_ms();
 	rc = Cl.udp ? client_udp(sfd) : client_tcp(sfd);
+	if (evlog)
+		fclose(evlog);
 	return rc;
 }
 
