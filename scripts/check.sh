@@ -31,9 +31,9 @@ make -s KVER="$kver" modules
 # userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
 make -s tools
 
-# run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 300); the VM
+# run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 900); the VM
 # must outlive them all, whatever the size of the suite.
-per_test=${NFTP_TEST_TIMEOUT:-300}
+per_test=${NFTP_TEST_TIMEOUT:-900}
 if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
 vmopts=(--timeout $((ntests * (per_test + 15) + 300)))
 # The selftests' time knobs (selftests/README.md), for a slow or busy host.

@@ -3,7 +3,7 @@
 #
 # Run the nft-tproxy selftests: every selftests/nft_*.sh, or the ones named
 # (nft_tproxy_tcp, nft_tproxy_tcp.sh or a path). Each runs with a timeout
-# (NFTP_TEST_TIMEOUT seconds, default 300) as root; its output is shown
+# (NFTP_TEST_TIMEOUT seconds, default 900) as root; its output is shown
 # indented under "# ", followed by a TAP-style line:
 #   ok N name # 40s | ok N name # 40s, 2 n/a | not ok N name # ... |
 #   ok N name # SKIP
@@ -18,7 +18,7 @@
 set -u
 
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-timeout_s=${NFTP_TEST_TIMEOUT:-300}
+timeout_s=${NFTP_TEST_TIMEOUT:-900}
 NFT=${NFT:-nft}
 export NFT
 
