@@ -822,6 +822,28 @@ static void do_accept(struct listener *l)
 	}
 }
 
+/*
+ * Count the stream as completed the moment its last byte is echoed: an
+ * error on a later recv (the peer's RST) must not undo that.  Closes
+ * first when the client asked for it; true if the connection is gone.
+ */
+static bool sconn_progress(uint32_t idx)
+{
+	struct sconn *c = S.c[idx];
+
+	if (!c->hdr_ok || c->counted || c->echoed < c->len)
+		return false;
+	c->counted = true;
+	S.completed++;
+	ev("done %u id=%" PRIu64, c->gen, c->id);
+	if (c->flags & HDR_F_SCLOSE) {
+		/* the proxy closes first: the TIME_WAIT stays here */
+		sconn_free(idx, false, "sclose");
+		return true;
+	}
+	return false;
+}
+
 /* Echo what was read, header check, close-first handling. */
 static void sconn_io(uint32_t idx, uint32_t events)
 {
@@ -846,7 +868,7 @@ static void sconn_io(uint32_t idx, uint32_t events)
 			c->echoed += w;
 			S.tcp_bytes += w;
 		}
-		if (c->pend_len)
+		if (sconn_progress(idx) || c->pend_len)
 			return;
 		goto progress;
 	}
@@ -906,6 +928,8 @@ static void sconn_io(uint32_t idx, uint32_t events)
 		}
 		c->echoed += w;
 		S.tcp_bytes += w;
+		if (sconn_progress(idx))
+			return;
 		if (w < r) {
 			if (!c->pend)
 				c->pend = malloc(IOBUF);
@@ -918,16 +942,6 @@ static void sconn_io(uint32_t idx, uint32_t events)
 	}
 
 progress:
-	if (c->hdr_ok && !c->counted && c->echoed >= c->len) {
-		c->counted = true;
-		S.completed++;
-		ev("done %u id=%" PRIu64, c->gen, c->id);
-		if (c->flags & HDR_F_SCLOSE) {
-			/* the proxy closes first: the TIME_WAIT stays here */
-			sconn_free(idx, false, "sclose");
-			return;
-		}
-	}
 	if (c->rd_eof && !c->pend_len) {
 		if (c->hdr_checked && !c->hdr_ok)
 			; /* counted as bad header already */
