@@ -27,8 +27,9 @@ BUSYWAIT_TIMEOUT=${BUSYWAIT_TIMEOUT:-15000}
 # seconds: one client run (connect + replies), and the per-I/O timeout inside it
 CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-20}
 IO_TIMEOUT=${IO_TIMEOUT:-5}
-# seconds: safety net for every background server
-PEER_LIFETIME=${PEER_LIFETIME:-600}
+# seconds: safety net for every background server; it must outlive the
+# script, which run.sh stops after NFTP_TEST_TIMEOUT (default 300) seconds
+PEER_LIFETIME=${PEER_LIFETIME:-$((${NFTP_TEST_TIMEOUT:-300} + 300))}
 
 SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PEER="$SELFTEST_DIR/tproxy_peer.py"
