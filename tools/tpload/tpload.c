@@ -1387,6 +1387,7 @@ static struct {
 	int sport_lo, sport_hi;
 	bool server_close;
 	uint32_t pace_chunk, pace_ms;
+	double rate;		/* connections (datagrams) started per second, 0: no limit */
 	uint32_t conn_timeout;	/* ms */
 	double timeout;		/* s, overall */
 	uint64_t datagrams;
@@ -1419,6 +1420,14 @@ static struct {
 	uint32_t rr;
 	uint64_t t0;
 } Cl;
+
+/* --rate: may one more connection / datagram start now? */
+static bool rate_allows(uint64_t started)
+{
+	if (Cl.rate <= 0)
+		return true;
+	return started < (uint64_t)((now_ms() - Cl.t0) * Cl.rate / 1000.0) + 1;
+}
 
 static void client_flag_error(int e)
 {
@@ -1800,13 +1809,15 @@ static int client_tcp(int sfd)
 
 		/* new connections only between event batches: no stale event
 		 * can hit a reused slot (the generation check is the backstop) */
-		while (!stop && Cl.nfree && Cl.started < Cl.n)
+		while (!stop && Cl.nfree && Cl.started < Cl.n && rate_allows(Cl.started))
 			conn_start(Cl.free_slots[--Cl.nfree]);
 		if (Cl.started == Cl.n && !Cl.active)
 			break;
 		if (stop)
 			break;
 		timeout = Cl.pace_ms ? (int)(Cl.pace_ms < 20 ? Cl.pace_ms : 20) : 50;
+		if (Cl.rate > 0 && timeout > 10)
+			timeout = 10;
 		n = epoll_wait(Cl.ep, evs, 1024, timeout);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -1866,7 +1877,7 @@ static void udp_send_some(void)
 	uint32_t tries = 0;
 
 	while (Cl.unext < Cl.datagrams && Cl.uinflight < Cl.window &&
-	       tries < Cl.flows) {
+	       tries < Cl.flows && rate_allows(Cl.unext)) {
 		uint32_t f = Cl.rr;
 		uint64_t s = Cl.unext;
 		uint64_t seed = mix64(Cl.seed ^ mix64(s + 1) ^ 0x5544500000000000ull);
@@ -2074,7 +2085,7 @@ static int client_udp(int sfd)
 			udp_send_some();
 		if (stop || (Cl.unext == Cl.datagrams && !Cl.uinflight))
 			break;
-		n = epoll_wait(Cl.ep, evs, 256, 20);
+		n = epoll_wait(Cl.ep, evs, 256, Cl.rate > 0 ? 10 : 20);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
 		for (i = 0; i < n; i++) {
@@ -2148,6 +2159,7 @@ static void usage_client(void)
 "  --sport LO-HI          flow f binds LO+f\n"
 "Both:\n"
 "  --seed S               pattern seed (default 1)\n"
+"  --rate R               start at most R connections (datagrams) a second\n"
 "  --conn-timeout MS      per connection / per datagram (default 10000 / 2000)\n"
 "  --timeout SECONDS      overall (default 300)\n"
 "  --report FILE          also write the report line there\n"
@@ -2187,6 +2199,7 @@ static int client_main(int argc, char **argv)
 		{ "sport", required_argument, NULL, 'p' },
 		{ "server-close", no_argument, NULL, 'X' },
 		{ "pace", required_argument, NULL, 'P' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ "conn-timeout", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "datagrams", required_argument, NULL, 'm' },
@@ -2233,6 +2246,7 @@ static int client_main(int argc, char **argv)
 			    !Cl.pace_chunk || !Cl.pace_ms)
 				die("bad --pace '%s'", optarg);
 			break;
+		case 'r': Cl.rate = atof(optarg); break;
 		case 'k': Cl.conn_timeout = strtoul(optarg, NULL, 0); timeout_set = true; break;
 		case 'T': Cl.timeout = atof(optarg); break;
 		case 'm': Cl.datagrams = strtoull(optarg, NULL, 0); break;
