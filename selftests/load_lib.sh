@@ -173,12 +173,51 @@ proxy()
 		--udp "0.0.0.0:$TPL_UDP_PORT" --udp "[::]:$TPL_UDP_PORT" "$@"
 }
 
-# server1 ID: the real destination (what traffic reaches when the rule
-# falls through), plain echo on 8080 and 53
+# server1 ID [args]: the real destination (what traffic reaches when the
+# rule falls through), plain echo on 8080 and 53
 server1()
 {
-	tpl_server "$1" "$nsserver1" --tcp "$S1_4:8080" --tcp "[$S1_6]:8080" \
-		--udp "$S1_4:53" --udp "[$S1_6]:53"
+	local id=$1
+	shift
+	tpl_server "$id" "$nsserver1" --tcp "$S1_4:8080" --tcp "[$S1_6]:8080" \
+		--udp "$S1_4:53" --udp "[$S1_6]:53" "$@"
+}
+
+# unserved CLIENTLOG SERVERLOG...: the client's verified connections (--log
+# "ok" lines) that no server completed (--log "done"), by client address
+# and connection id, with every line the server logs have about the
+# connections they accepted from that address or that carried that id
+unserved()
+{
+	local clog=$1
+	shift
+	awk '
+		FILENAME == ARGV[1] {
+			if ($1 == "ok") { id = $2; sub("id=", "", id); l = $3; sub("local=", "", l); ok[l " " id] = $0 }
+			next
+		}
+		{ key = FILENAME " " $2; lines[key] = lines[key] "\n  " FILENAME ": " $0 }
+		$1 == "accept" { p = $3; sub("peer=", "", p); peer[key] = p; gens[p] = gens[p] " " key; next }
+		$1 == "header" { id = $3; sub("id=", "", id); byid[id] = byid[id] " " key }
+		$1 == "done" { id = $3; sub("id=", "", id); done[peer[key] " " id] = 1; next }
+		END {
+			for (k in ok) {
+				if (k in done)
+					continue
+				split(k, a, " ")
+				out = "client: " ok[k]
+				n = split(gens[a[1]], g, " ")
+				for (i = 1; i <= n; i += 2)
+					out = out lines[g[i] " " g[i + 1]]
+				n = split(byid[a[2]], g, " ")
+				if (n)
+					out = out "\n  connections whose header had id " a[2] ":"
+				for (i = 1; i <= n; i += 2)
+					out = out lines[g[i] " " g[i + 1]]
+				print out
+			}
+		}
+	' "$clog" "$@"
 }
 
 TCP_DSTS="$S1_4:8080,[$S1_6]:8080"
