@@ -17,19 +17,23 @@
 # build/logs/matrix-<kver>.log (check.sh's whole output, build included),
 # build/logs/matrix.txt (the table).  Exit 1 if anything failed.
 #
-# usage: check-matrix.sh [--kernels "5.10 6.1 6.12"] [TEST...]
+# usage: check-matrix.sh [--kernels "5.10 6.1 6.12"] [--ref "6.1"] [TEST...]
 #        check-matrix.sh --report   (the table again, from the logs there are)
+# --kernels: scripts/kernels.sh names (default all); --ref: the ones that
+# also get the in-tree reference run (default: every one); the others show
+# "-" in their ref column, not counted.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
 
-want=(all) report=0
+want=(all) refwant=() report=0
 while (($#)); do
 	case $1 in
 	--kernels) read -r -a want <<<"${2:?--kernels needs a list}"; shift 2 ;;
+	--ref) read -r -a refwant <<<"${2?--ref needs a list}"; refwant+=(-); shift 2 ;;
 	--report) report=1; shift ;;
-	-h | --help) sed -n '3,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
@@ -51,6 +55,26 @@ else
 fi
 mapfile -t kvers <<<"$kout"
 t_install=$((SECONDS - t0))
+
+# Which releases get a reference run: kernels.sh prints one release per
+# name asked for, in order ("all" expands to every name, and so does
+# every name when --ref is not given).
+declare -A noref
+if ((${#refwant[@]})) && ! ((report)); then
+	names=()
+	for w in "${want[@]}"; do
+		if [ "$w" = all ]; then names+=(5.10 6.1 6.12 newest); else names+=("$w"); fi
+	done
+	((${#names[@]} == ${#kvers[@]})) ||
+		{ echo "check-matrix: ${#kvers[@]} kernels for ${names[*]}" >&2; exit 1; }
+	for i in "${!names[@]}"; do
+		[[ " ${refwant[*]} " == *" ${names[$i]} "* ]] || noref[${kvers[$i]}]=1
+	done
+elif ((report)); then
+	for k in "${kvers[@]}"; do
+		[ -r "$logs/check-$k-ref.log" ] || noref[$k]=1
+	done
+fi
 
 # The rows: the scripts asked for, or all of them as they are now.
 rows=()
@@ -74,8 +98,10 @@ for k in "${kvers[@]}"; do
 		rm -f "$logs/check-$k-$m.log" "$logs/check-$k-$m.status"
 	done
 	echo "=== check-matrix: $k ==="
+	only=()
+	[ -n "${noref[$k]:-}" ] && only=(--ours-only)
 	set +e
-	scripts/check.sh --kver "$k" "$@" 2>&1 | tee "$logs/matrix-$k.log"
+	scripts/check.sh --kver "$k" "${only[@]}" "$@" 2>&1 | tee "$logs/matrix-$k.log"
 	set -e
 done
 t_total=$((SECONDS - t0))
@@ -99,6 +125,10 @@ for k in "${kvers[@]}"; do
 		log=$logs/check-$k-$m.log
 		st=$logs/check-$k-$m.status
 		col="$k/$m"
+		if [ "$m" = ref ] && [ -n "${noref[$k]:-}" ]; then
+			status[$col]="-" minutes[$col]="-"
+			continue
+		fi
 		if [ -r "$log" ]; then
 			while IFS= read -r line; do
 				line=${line%$'\r'}
@@ -137,6 +167,12 @@ done
 for k in "${kvers[@]}"; do
 	for m in "${modes[@]}"; do
 		col="$k/$m" colfail=0
+		if [ "$m" = ref ] && [ -n "${noref[$k]:-}" ]; then
+			for r in "${rows[@]}"; do
+				cell[$col/$r]="-"
+			done
+			continue
+		fi
 		for r in "${rows[@]}"; do
 			c=${cell[$col/$r]:-FAIL (no run)}
 			cell[$col/$r]=$c
@@ -212,7 +248,8 @@ table() {
 	echo
 	echo
 	echo "n/a: a case the in-tree module of that kernel predates (reference runs only;"
-	echo "with our modules an N/A is a failure).  Logs: build/logs/check-<kernel>-<mode>.log"
+	echo "with our modules an N/A is a failure).  -: not run (check-matrix.sh --ref)."
+	echo "Logs: build/logs/check-<kernel>-<mode>.log"
 	((report)) || awk -v i="$t_install" -v t="$t_total" 'BEGIN {
 		printf "wall time %.1f min, of which %.1f min installing packages and kernels\n",
 			t / 60, i / 60 }'
