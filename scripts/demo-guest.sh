@@ -55,8 +55,9 @@ step "3. the ruleset in the router (nft -f)"
 ruleset='table inet tproxy_demo {
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
-		# packets of connections the proxy already owns
-		meta l4proto tcp socket transparent 1 meta mark set 1 accept
+		# packets of connections the proxy already owns (not a bare
+		# SYN: a SYN on a tuple in TIME_WAIT must reach tproxy)
+		tcp flags & (syn | ack) != syn socket transparent 1 meta mark set 1 accept
 		# new connections to port 80: divert to the proxy
 		tcp dport 80 tproxy ip to :8080 meta mark set 1 accept
 		tcp dport 80 tproxy ip6 to :8080 meta mark set 1 accept

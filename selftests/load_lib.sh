@@ -146,7 +146,7 @@ tproxy_ruleset()
 {
 	local sock=""
 	[ "${1:-}" = socket ] &&
-		sock="meta l4proto tcp socket transparent 1 meta mark set 1 accept"
+		sock="tcp flags & (syn | ack) != syn socket transparent 1 meta mark set 1 accept"
 	cat <<-EOF
 	flush ruleset
 	table inet tpl {

@@ -70,12 +70,12 @@ want() { [[ " $CASES " == *" $1 "* ]]; }
 topology || exit "$ksft_fail"
 tune_for_load
 
-# No `socket transparent 1` rule here: it would match a SYN on a tuple in
-# TIME_WAIT (the timewait socket is transparent) and deliver it to the
-# timewait socket, so tproxy would never see it (see docs/RELIABILITY.md).
+# The README's ruleset.  Its socket rule leaves bare SYNs alone: one
+# matching a tuple in TIME_WAIT (the timewait socket is transparent too)
+# would be delivered to the timewait socket, and tproxy never see it; the
+# timewait case checks that the takeover happens with this ruleset.
 # iif lo: the rule the addr case injects for (counters before and after).
-# shellcheck disable=SC2119 # no argument: without the socket rule
-load_ruleset "$nsrouter" "fault ruleset" < <(tproxy_ruleset; cat <<-EOF
+load_ruleset "$nsrouter" "fault ruleset" < <(tproxy_ruleset socket; cat <<-EOF
 	table inet tplo {
 		chain pre {
 			type filter hook prerouting priority mangle - 1; policy accept;
