@@ -8,8 +8,11 @@
 #   6.12  bookworm-security   linux-image-6.12.N+deb12-amd64, or
 #         bookworm-backports  the same naming, whichever is newer (the
 #         LTS 6.12 in bookworm-security has been ahead of backports)
+#   newest sid or trixie-backports, whichever has the newer
+#         linux-image-amd64: its headers need a gcc bookworm lacks, so it
+#         goes into a chroot (scripts/newest-kernel.sh), not onto the host
 #
-# usage: kernels.sh [--update] [5.10|6.1|6.12|all]...   (default: all)
+# usage: kernels.sh [--update] [5.10|6.1|6.12|newest|all]...   (default: all)
 #
 # Idempotent: the apt source and pin are (re)written only when they differ,
 # `apt-get update` runs only when they changed, when a suite's lists are
@@ -31,14 +34,26 @@ want=()
 for a in "$@"; do
 	case $a in
 	--update) force_update=1 ;;
-	5.10|6.1|6.12) want+=("$a") ;;
-	all) want+=(5.10 6.1 6.12) ;;
-	-h|--help) sed -n '3,19p' "$0"; exit 0 ;;
-	*) die "unknown argument '$a' (5.10|6.1|6.12|all|--update)" ;;
+	5.10|6.1|6.12|newest) want+=("$a") ;;
+	all) want+=(5.10 6.1 6.12 newest) ;;
+	-h|--help) sed -n '3,22p' "$0"; exit 0 ;;
+	*) die "unknown argument '$a' (5.10|6.1|6.12|newest|all|--update)" ;;
 	esac
 done
-((${#want[@]})) || want=(5.10 6.1 6.12)
+((${#want[@]})) || want=(5.10 6.1 6.12 newest)
 ((EUID == 0)) || die "must run as root (writes apt sources, installs packages)"
+
+# The newest kernel lives in its chroot: nothing of the host's apt setup
+# below is needed for it.
+newest() {
+	local o=()
+	((force_update)) && o=(--update)
+	"$(dirname "$0")/newest-kernel.sh" "${o[@]}" || die "scripts/newest-kernel.sh failed"
+}
+if [[ " ${want[*]} " != *" "[0-9]* ]]; then
+	for w in "${want[@]}"; do newest; done
+	exit 0
+fi
 
 # --- apt source and pin -------------------------------------------------
 
@@ -149,8 +164,15 @@ installed() {
 
 rels=()
 pkgs=()
+declare -A chrooted=()
 for w in "${want[@]}"; do
 	case $w in
+	newest)
+		rel=$(newest)
+		rels+=("$rel")
+		chrooted[$rel]=1
+		continue
+		;;
 	5.10) rel=$(newest_rel '5\.10\.0-[0-9]+-amd64') ;;
 	6.1)  rel=$(meta_rel) ;;
 	6.12) rel=$(newest_rel '6\.12\.[0-9]+(\+[a-z0-9.~]+)?-amd64') ;;
@@ -178,6 +200,7 @@ if ((${#pkgs[@]})); then
 fi
 
 for rel in "${rels[@]}"; do
+	[[ -n ${chrooted[$rel]:-} ]] && { echo "$rel"; continue; }
 	[[ -e /boot/vmlinuz-$rel ]] || die "$rel: /boot/vmlinuz-$rel missing"
 	[[ -e /lib/modules/$rel/build/Makefile ]] ||
 		die "$rel: headers missing (/lib/modules/$rel/build)"
