@@ -99,8 +99,11 @@ ns_main() {
 		mount --bind "$b" "$root$b"
 		[[ $PWD == "$b" || $PWD == "$b"/* ]] && cwd=$PWD
 	done
+	# A clean environment but make's flags (-s, V=1 of the caller's make),
+	# as on the host.
 	exec chroot "$root" /usr/bin/env -i -C "$cwd" PATH="$CPATH_" HOME=/root \
-		LANG=C.UTF-8 TERM="${TERM:-dumb}" DEBIAN_FRONTEND=noninteractive "$@"
+		LANG=C.UTF-8 TERM="${TERM:-dumb}" DEBIAN_FRONTEND=noninteractive \
+		MAKEFLAGS="${MAKEFLAGS:-}" "$@"
 }
 
 # ---------------------------------------------------------------- choose
