@@ -17,11 +17,13 @@
 # build/logs/matrix-<kver>.log (check.sh's whole output, build included),
 # build/logs/matrix.txt (the table).  Exit 1 if anything failed.
 #
-# usage: check-matrix.sh [--kernels "5.10 6.1 6.12"] [--ref "6.1"] [TEST...]
+# usage: check-matrix.sh [--kernels "5.10 6.1 6.12 newest"] [--ref "6.1"]
+#                        [TEST...]
 #        check-matrix.sh --report   (the table again, from the logs there are)
-# --kernels: scripts/kernels.sh names (default all); --ref: the ones that
-# also get the in-tree reference run (default: every one); the others show
-# "-" in their ref column, not counted.
+# --kernels: scripts/kernels.sh names (default all: those four; newest is
+# built and booted from its chroot, scripts/newest-kernel.sh); --ref:
+# the ones that also get the in-tree reference run (default: every one);
+# the others show "-" in their ref column, not counted.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -33,7 +35,7 @@ while (($#)); do
 	--kernels) read -r -a want <<<"${2:?--kernels needs a list}"; shift 2 ;;
 	--ref) read -r -a refwant <<<"${2?--ref needs a list}"; refwant+=(-); shift 2 ;;
 	--report) report=1; shift ;;
-	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,27p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done

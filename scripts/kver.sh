@@ -2,7 +2,11 @@
 # Print the kernel version the build and the VM harness target.
 # $KVER wins; otherwise the newest kernel that has both an image to boot
 # and headers to build against.  Never `uname -r`: the host runs a kernel
-# without module support that has no /lib/modules tree.
+# without module support that has no /lib/modules tree.  The kernel of
+# scripts/newest-kernel.sh (in a chroot, not in /boot) is never the
+# default: building for it needs root (chroot, mounts), and a plain `make`
+# must not change target when the archive moves.  Ask for it with
+# KVER=$(scripts/kernels.sh newest).
 set -euo pipefail
 
 if [[ -n "${KVER:-}" ]]; then
