@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The newest kernel Debian's archive offers, in a chroot of its suite.
 #
-# Candidates: linux-image-amd64 in sid and in trixie-backports (built from
-# testing, backports can be ahead of sid); the newer version wins.  Its
+# Candidates: linux-image-amd64 in sid and in trixie-backports (seen ahead
+# of sid: 7.3.4 there, 7.2.13 in sid); the newer version wins.  Its
 # headers need a newer gcc than this bookworm host has, so the kernel, its
 # headers and their compiler go into a debootstrap (minbase) chroot of the
 # suite that carries it, /var/lib/nft-tproxy/<suite>-root.  build-modules.sh
