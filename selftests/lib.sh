@@ -68,6 +68,46 @@ ref_lacks()
 	return 1
 }
 
+# The upstream version of the running kernel, X.Y.Z: Debian's release
+# string says 5.10.0-32, its /proc/version "Debian 5.10.223-1".
+kernel_version()
+{
+	local v
+	v=$(sed -n 's/.* Debian \([0-9]*\.[0-9]*\.[0-9]*\).*/\1/p' /proc/version)
+	[ -n "$v" ] || v=$(uname -r | sed -n 's/^\([0-9]*\.[0-9]*\(\.[0-9]*\)\?\).*/\1/p')
+	echo "$v"
+}
+
+# kernel_before X.Y.Z: the running kernel is older than X.Y.Z
+kernel_before()
+{
+	local cur
+	cur=$(kernel_version)
+	[ "$cur" != "$1" ] && [ "$(printf '%s\n%s\n' "$cur" "$1" | sort -V | head -n 1)" = "$cur" ]
+}
+
+# ref_bug DESC FIXED...: in a reference run on a kernel older than the
+# stable release that fixed a known upstream bug (one X.Y.Z per stable
+# series, the first mainline one last), print "N/A: DESC" and return 0; a
+# test then reports the in-tree bug instead of failing on it.  With our
+# modules, or on a fixed kernel, return 1: the case must pass.
+ref_bug()
+{
+	local desc=$1 f series
+	shift
+	[ "${NFTP_MODE:-}" = ref ] || return 1
+	for f in "$@"; do
+		series=${f%.*}
+		case $(kernel_version) in
+		"$series".*) kernel_before "$f" || return 1; break ;;
+		esac
+		# past the series listed: only the mainline fix (last) decides
+		[ "$f" = "${!#}" ] && { kernel_before "$f" || return 1; }
+	done
+	echo "N/A: $desc (an upstream bug the in-tree module of $(uname -r), upstream $(kernel_version), still has)"
+	return 0
+}
+
 # indent a block of text (command output) under a PASS/FAIL line
 indent() { sed 's/^/    | /'; }
 
