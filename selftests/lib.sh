@@ -316,7 +316,7 @@ start_peer()
 	: > "$TMPD/$id.log"
 	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
-		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
+		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
 	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then

@@ -109,7 +109,7 @@ start_peer_cg()
 	: > "$TMPD/$id.log"
 	in_cgroup "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
-		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
+		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
 	# PEER_NOWAIT=1: the caller waits for several at once (wait_peers)
@@ -131,7 +131,7 @@ start_peer_bg()
 	: > "$TMPD/$id.log"
 	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$TMPD/$id.ready" \
-		--log "$TMPD/$id.log" --role "$id" "$@" > /dev/null 2>> "$TMPD/$id.err" &
+		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
 }
