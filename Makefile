@@ -5,6 +5,8 @@
 #                                          6.1 and the newest Debian kernel
 #                                          (ours), and 6.1's in-tree modules
 # make check KVER=<release>                suite on ours, then on in-tree
+# make check-debug                         same on a KASAN/kmemleak/lockdep
+#                                          6.1 kernel, then a scan of its log
 # make check-matrix                        suite on every supported kernel
 # make demo                                a proxied connection, shown
 # make install                             modules into updates/, depmod
@@ -19,7 +21,7 @@ KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 B := build/$(KVER)
 
-.PHONY: all modules check check-matrix check-ours check-ref demo install clean deps
+.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install clean deps
 
 all: modules
 
@@ -45,6 +47,9 @@ endif
 
 check-matrix:
 	scripts/check-matrix.sh
+
+check-debug:
+	scripts/check-debug.sh
 
 # userspace test tools (tools/*/), into build/tools/
 .PHONY: tools

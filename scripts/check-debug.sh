@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The suite on a debug kernel (KASAN, kmemleak, lockdep, debug objects, net
+# refcount trackers: scripts/debug.config), then a scan of what the kernel
+# reported.  Builds or reuses the kernel (scripts/debug-kernel.sh), builds
+# our modules against it, and boots it once per mode: the suite, then the
+# scan, in the same boot (scripts/guest-debug-scan.sh).  A mode fails if a
+# test fails or the scan finds anything; each scan counts as one test.
+# Ends with "N passed, N failed, N skipped".
+#
+# usage: check-debug.sh [--ours-only|--ref-only] [--timeout SECS] [--mem MB]
+#                       [--preload KO] [TEST...]
+#   --timeout SECS per script (default 3600; the VM's limit follows from it)
+#   --preload KO   insmod KO before the suite, its leaks counting as ours
+#                  (proves that the scan fails; see docs)
+# Logs: build/logs/check-debug-<mode>.log, the guest's files (kernel log,
+# kmemleak report, ...) in build/logs/check-debug-<mode>/.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd -P)
+cd "$top"
+
+modes=(ours ref) per_test=3600 mem=4096 preload=()
+while (($#)); do
+	case $1 in
+	--ours-only) modes=(ours); shift ;;
+	--ref-only) modes=(ref); shift ;;
+	--timeout) per_test=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
+	--preload) preload=(--preload "$(realpath "${2:?}")"); shift 2 ;;
+	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	--) shift; break ;;
+	-*) echo "check-debug: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+
+kdir=build/debug-kernel
+scripts/deps.sh
+scripts/debug-kernel.sh
+kver=$(<"$kdir/release")
+make -s KDIR="$kdir/src" modules
+# userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
+make -s tools
+
+# Under KASAN + kmemleak + lockdep a process start, a namespace or a socket
+# costs 5-10 times what it does on the stock kernel in the same TCG guest
+# (docs/RELIABILITY.md), more than the harness's defaults allow for: longer
+# timeouts (lib.sh: BUSYWAIT_TIMEOUT, CLIENT_TIMEOUT, IO_TIMEOUT; run.sh:
+# NFTP_TEST_TIMEOUT per script), and the size knobs of the load, fault and
+# fuzz scripts turned down.  The detectors look at code paths, and every
+# path still runs; only the repetitions are fewer.
+slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
+	--env CLIENT_TIMEOUT=300 --env IO_TIMEOUT=60
+	--env LOAD_SCALE=1 --env LOAD_PHASE_TIMEOUT=3000
+	--env PKTFUZZ_COUNT=600 --env NFTP_FUZZ_CASES=300
+	--env FAULT_KILL_CONNS=20 --env FAULT_TW_PORTS=50
+	--env FAULT_CHURN_CONNS=100 --env FAULT_NETNS_CONNS=200
+	--env LEAK_TW=50 --env LEAK_ROUNDS=5)
+# One vCPU: with two, on a host whose 2 cores other VMs share, a vCPU
+# spins on locks (kmemleak's, lockdep's) held by the other while the host
+# has descheduled it; one vCPU ran execs, namespaces and sockets 1.5-2x
+# faster here.  mitigations=off: no page table isolation, whose CR3
+# switches flush QEMU's TLB on every syscall (20-30 % more).  Neither
+# changes what the detectors check.
+vmopts=(--smp 1 --append mitigations=off)
+# The VM outlives every script's budget, plus boot, module loading and the
+# kmemleak scans (minutes each here).
+if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
+timeout=$((ntests * (per_test + 60) + 1800))
+
+# "kasan 0, lockdep 2, ..." -> "lockdep 2" (or "no reports"); plus the
+# kmemleak figures.
+scan_brief() {
+	local reports leaks
+	reports=$(sed -n 's/^debug-scan: kernel log ([^)]*): //p' "$1" | tr ',' '\n' |
+		awk '$2 != 0 { printf "%s%s %s", sep, $1, $2; sep = ", " }')
+	leaks=$(sed -n 's/^debug-scan: kmemleak: \([^(]*\).*/\1/p' "$1" | sed 's/ *$//')
+	echo "${reports:-no reports}; kmemleak: ${leaks:-no scan}"
+}
+
+mkdir -p build/logs
+total_p=0 total_f=0 total_s=0 summary=()
+for mode in "${modes[@]}"; do
+	log=build/logs/check-debug-$mode.log
+	out=build/logs/check-debug-$mode
+	rm -rf "$out"
+	echo "=== $kver (debug): suite on $mode modules, then the scan ==="
+	flag=()
+	[ "$mode" = ref ] && flag=(--ref)
+	t0=$SECONDS
+	set +e
+	scripts/vm-run --kernel-dir "$kdir" --no-load "${flag[@]}" --mem "$mem" \
+		"${vmopts[@]}" --timeout "$timeout" --out "$out" "${slow[@]}" -- \
+		scripts/guest-debug-scan.sh "${preload[@]}" -- selftests/run.sh "$@" \
+		2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	took=$((SECONDS - t0))
+
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
+	if [ -z "$line" ]; then
+		echo "check-debug: $mode run ended (status $rc) without a summary" >&2
+		line="0 passed, 1 failed, 0 skipped"
+	elif [ "$rc" -ne 0 ] && [[ "$line" == *" 0 failed"* ]] &&
+		! grep -q '^debug-scan: RESULT: FAIL' "$log"; then
+		echo "check-debug: $mode run exited $rc despite its summary" >&2
+		line="${line/ 0 failed/ 1 failed}"
+	fi
+	read -r p _ f _ s _ <<<"${line//,/}"
+
+	# The scan again, here, from the files the guest left: the same
+	# verdict when the guest finished, and the only one when it crashed
+	# or timed out (then the console log is all there is).
+	echo "--- scan of $out ---"
+	if scripts/guest-debug-scan.sh --analyze "$out" >"$out.scan" 2>&1; then
+		scan=clean p=$((p + 1))
+	else
+		scan=FAIL f=$((f + 1))
+	fi
+	cat "$out.scan"
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + ${s:-0}))
+	summary+=("$kver $mode: suite $line; scan $scan: $(scan_brief "$out.scan"); ${took} s")
+done
+
+echo
+echo "=== summary ==="
+printf '%s\n' "${summary[@]}"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]
