@@ -62,8 +62,13 @@ slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
 # has descheduled it; one vCPU ran execs, namespaces and sockets 1.5-2x
 # faster here.  mitigations=off: no page table isolation, whose CR3
 # switches flush QEMU's TLB on every syscall (20-30 % more).  Neither
-# changes what the detectors check.
-vmopts=(--smp 1 --append mitigations=off)
+# changes what the detectors check.  no5lvl: -cpu max offers 5-level
+# paging, and 6.1's identify_cpu() clears boot_cpu_data's feature bits
+# (LA57 too) for a moment at boot; KASAN's shadow bounds follow
+# pgtable_l5_enabled(), so a timer interrupt landing then reported every
+# access as a wild-memory-access (288 reports in one boot of six) and
+# lockdep switched itself off for the run.
+vmopts=(--smp 1 --append "mitigations=off no5lvl")
 # The VM outlives every script's budget, plus boot, module loading and the
 # kmemleak scans (minutes each here).
 if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
