@@ -49,6 +49,24 @@ if [ -d /sys/module/nftp_core ]; then
 else
 	log "modules: in-tree (no nftp_core): --in-tree model"
 	model=(--in-tree)
+	# What the in-tree socket of this kernel predates (cgroupv2: 5.13,
+	# output chains: 5.18) it refuses; tell the model, and say N/A.
+	probe_ns=""
+	setup_ns probe_ns
+	raw_probe()
+	{
+		ip netns exec "$probe_ns" "$PYTHON" "$SELFTEST_DIR/nfnl_raw.py" \
+			--table probe --table-family inet "$@" > /dev/null 2>&1
+	}
+	if ! raw_probe --hook prerouting --socket-key cgroupv2 --socket-level 1 &&
+	   ref_lacks "socket cgroupv2 (fuzzed as refused: --no-cgroupv2)" 1; then
+		model+=(--no-cgroupv2)
+	fi
+	if ! raw_probe --hook output --socket-key transparent &&
+	   ref_lacks "socket in output chains (fuzzed as refused: --no-socket-output)" 1; then
+		model+=(--no-socket-output)
+	fi
+	cleanup_all_ns
 fi
 
 args=(--seed "$SEED" --cases "$CASES" --show 10 "${model[@]}")

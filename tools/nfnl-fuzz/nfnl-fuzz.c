@@ -110,6 +110,8 @@ struct opts {
 	unsigned int exprs;		/* bit per enum tkind */
 	const char *log_path;
 	bool in_tree;			/* model upstream's u8 truncation */
+	bool no_cgroupv2;		/* in-tree before 5.13: no cgroupv2 key */
+	bool no_socket_output;		/* in-tree before 5.18: socket not in output */
 	int reg_init_check;		/* -1 probe, 0 no, 1 yes */
 	int cgroupns_depth;		/* -1: stay in the caller's cgroupns */
 	unsigned int cgroup_level;	/* level of our cgroupns root */
@@ -1569,7 +1571,9 @@ static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	struct tbm tb;
 	int err;
 
-	model_parse(rs, NFTA_SOCKET_MAX, fz->pmax[TK_SOCKET], &tb);
+	/* before 5.13 the policy ended at DREG: a LEVEL attribute is ignored */
+	model_parse(rs, fz->o.no_cgroupv2 ? NFTA_SOCKET_DREG : NFTA_SOCKET_MAX,
+		    fz->pmax[TK_SOCKET], &tb);
 	if (tb.err)
 		return tb.err;
 	if (!tb.has[NFTA_SOCKET_DREG] || !tb.has[NFTA_SOCKET_KEY])
@@ -1588,6 +1592,8 @@ static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 		len = 4;
 		break;
 	case NFT_SOCKET_CGROUPV2:
+		if (fz->o.no_cgroupv2)
+			return EOPNOTSUPP;
 		if (!tb.has[NFTA_SOCKET_LEVEL])
 			return EINVAL;
 		level = tb.val[NFTA_SOCKET_LEVEL];
@@ -1630,14 +1636,17 @@ static void model_rule(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	}
 }
 
+/* hooks socket may be reached from; output since 5.18 (--no-socket-output) */
+static uint32_t socket_hooks = (1U << NF_INET_PRE_ROUTING) | (1U << NF_INET_LOCAL_IN) |
+			       (1U << NF_INET_LOCAL_OUT);
+
 /* hooks an expression may be reached from (its .validate) */
 static uint32_t allowed_hooks(enum tkind tk)
 {
 	if (tk == TK_TPROXY)
 		return 1U << NF_INET_PRE_ROUTING;
 	if (tk == TK_SOCKET)
-		return (1U << NF_INET_PRE_ROUTING) | (1U << NF_INET_LOCAL_IN) |
-		       (1U << NF_INET_LOCAL_OUT);
+		return socket_hooks;
 	return ~0U;
 }
 
@@ -2178,8 +2187,10 @@ static void fail(struct fz *fz, enum fail_kind k, const char *fmt, ...)
 		fprintf(stderr, "  rule%d: %s (model: %s%s)\n", i, fz->cs->rules[i].desc,
 			errname(fz->cs->rules[i].init_err),
 			fz->cs->rules[i].quirk ? ", u8-truncation quirk" : "");
-	fprintf(stderr, "  replay: --seed %" PRIu64 " --start %" PRIu64 " --cases 1%s\n",
-		fz->o.seed, fz->cs->id, fz->o.in_tree ? " --in-tree" : "");
+	fprintf(stderr, "  replay: --seed %" PRIu64 " --start %" PRIu64 " --cases 1%s%s%s\n",
+		fz->o.seed, fz->cs->id, fz->o.in_tree ? " --in-tree" : "",
+		fz->o.no_cgroupv2 ? " --no-cgroupv2" : "",
+		fz->o.no_socket_output ? " --no-socket-output" : "");
 }
 
 static void tally(struct fz *fz, enum tkind tk, int err, enum verdict v)
@@ -2560,10 +2571,11 @@ static void report(const struct fz *fz, double secs)
 	       ", %" PRIu64 " cases in %.1f s (%.0f cases/s)\n", fz->o.seed, fz->o.start,
 	       fz->o.start + st->cases - (st->cases ? 1 : 0), st->cases, secs,
 	       secs > 0 ? st->cases / secs : 0.0);
-	printf("model: %s; loads from unset registers %s; cgroupns level %u;\n"
+	printf("model: %s%s%s; loads from unset registers %s; cgroupns level %u;\n"
 	       "  attributes with a policy maximum of 255: tproxy %#x, socket %#x (bit per type)\n",
 	       fz->o.in_tree ? "in-tree (u8 truncation of tproxy family and socket key tolerated)" :
-	       "strict", fz->reg_init ? "refused (ENODATA)" : "allowed",
+	       "strict", fz->o.no_cgroupv2 ? ", no cgroupv2" : "",
+	       fz->o.no_socket_output ? ", no socket in output" : "", fz->reg_init ? "refused (ENODATA)" : "allowed",
 	       fz->o.cgroup_level, fz->pmax[TK_TPROXY], fz->pmax[TK_SOCKET]);
 	printf("\noutcomes by errno, per batch holding the expression:\n");
 	printf("  %-12s %10s %10s\n", "", "tproxy", "socket");
@@ -2615,6 +2627,8 @@ static void usage(FILE *f)
 "  --log FILE          one line per case: id, description, outcome\n"
 "  --in-tree           model upstream's u8 truncation of the tproxy family and\n"
 "                      the socket key (the in-tree modules accept 0x102 as 2)\n"
+"  --no-cgroupv2       the socket module has no cgroupv2 key (in-tree, < 5.13)\n"
+"  --no-socket-output  socket is refused in output chains (in-tree, < 5.18)\n"
 "  --reg-init-check yes|no|auto  loads from unset registers refused? (auto: probe)\n"
 "  --cgroupns-depth N  run in a new cgroup namespace N levels below our cgroup\n"
 "  --cgroup-level N    level of our cgroup namespace root (default 0)\n"
@@ -2647,6 +2661,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "expr", required_argument, NULL, 'e' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "in-tree", no_argument, NULL, 'I' },
+		{ "no-cgroupv2", no_argument, NULL, 'G' },
+		{ "no-socket-output", no_argument, NULL, 'O' },
 		{ "reg-init-check", required_argument, NULL, 'R' },
 		{ "cgroupns-depth", required_argument, NULL, 'C' },
 		{ "cgroup-level", required_argument, NULL, 'L' },
@@ -2680,6 +2696,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'l': o->log_path = optarg; break;
 		case 'I': o->in_tree = true; break;
+		case 'G': o->no_cgroupv2 = true; break;
+		case 'O': o->no_socket_output = true; break;
 		case 'R':
 			if (!strcmp(optarg, "yes"))
 				o->reg_init_check = 1;
@@ -2721,6 +2739,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_opts(argc, argv, &fz.o);
+	if (fz.o.no_socket_output)
+		socket_hooks &= ~(1U << NF_INET_LOCAL_OUT);
 	if (!fz.o.allow_init_netns && same_ns("/proc/self/ns/net", "/proc/1/ns/net"))
 		die("refusing to fuzz the initial network namespace: "
 		    "use `unshare -n`, `unshare -Urn` or `ip netns exec` (or --allow-init-netns)");
