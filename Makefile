@@ -75,7 +75,9 @@ clean:
 # nfnl-fuzz, the netlink fuzzer of the tproxy/socket expressions
 # (tools/nfnl-fuzz): `make fuzz-tool` builds build/tools/nfnl-fuzz;
 # `make fuzz` runs FUZZ_CASES cases (seed FUZZ_SEED) in the VM on our
-# modules, split over FUZZ_JOBS processes.
+# modules, split over FUZZ_JOBS processes; each process's report (and a
+# progress line every 5 minutes) in build/logs/fuzz-<kver>/fuzz.N.out, kept
+# even when the run is cut by FUZZ_TIMEOUT.
 FUZZ_CASES ?= 1000000
 FUZZ_SEED ?= 1
 FUZZ_JOBS ?= 1
@@ -87,6 +89,7 @@ fuzz-tool:
 	$(MAKE) -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
 
 fuzz: fuzz-tool modules
-	scripts/vm-run --kver $(KVER) --timeout $(FUZZ_TIMEOUT) -- \
+	scripts/vm-run --kver $(KVER) --timeout $(FUZZ_TIMEOUT) \
+		--out build/logs/fuzz-$(KVER) -- \
 		tools/nfnl-fuzz/fuzz-parallel.sh build/tools/nfnl-fuzz \
 		$(FUZZ_SEED) $(FUZZ_CASES) $(FUZZ_JOBS)
