@@ -184,13 +184,10 @@ cleanup_all_ns()
 	NS_LIST=()
 }
 
-lib_cleanup()
+# stop_peers: kill the background processes of start_peer & co, and reap them
+stop_peers()
 {
 	local pid
-	trap - EXIT
-	if [ -n "$on_exit_hook" ]; then
-		"$on_exit_hook"
-	fi
 	for pid in "${PID_LIST[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -198,6 +195,15 @@ lib_cleanup()
 		wait "$pid" 2>/dev/null
 	done
 	PID_LIST=()
+}
+
+lib_cleanup()
+{
+	trap - EXIT
+	if [ -n "$on_exit_hook" ]; then
+		"$on_exit_hook"
+	fi
+	stop_peers
 	cleanup_all_ns
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
 }

@@ -269,18 +269,7 @@ check_cnt "none: no socket, 'socket mark' BREAK" none-mark -eq 0
 # --- tear down -----------------------------------------------------------------
 # the router's netns goes first, ruleset and all; its end of the veth pair
 # to the client goes with it
-socket_pids_down()
-{
-	local pid
-	for pid in "${PID_LIST[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${PID_LIST[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
-	PID_LIST=()
-}
-socket_pids_down
+stop_peers
 # shellcheck disable=SC2046 # pid list
 kill $(ip netns pids "$nsrouter") 2>/dev/null
 ip netns del "$nsrouter"

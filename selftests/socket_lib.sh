@@ -172,14 +172,7 @@ load_ruleset_nsenter()
 # must be gone before the cgroups can be removed
 socket_exit()
 {
-	local pid
-	for pid in "${PID_LIST[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${PID_LIST[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
-	PID_LIST=()
+	stop_peers
 	cleanup_all_ns
 	cg_cleanup
 }
