@@ -18,7 +18,8 @@
 #   port 8082 (UDP)   a full UDP socket      cgroupv2 level L+5: BREAK
 #   port 8083 (UDP)   no socket              BREAK
 # all dropped after the lookups, so no socket changes state (LEAK_ROUNDS
-# rounds, over 100000 lookups by default). Counters check that every
+# rounds; by default as many as give over 100000 lookups with the keys the
+# kernel takes, and every packet must reach the rules). Counters check that every
 # lookup found what it should (`socket transparent 0` matches TIME_WAIT
 # and request sockets, so they were found; mark/wildcard/cgroupv2 never).
 #
@@ -51,7 +52,6 @@ checktool "nsenter --version" "run nft in a netns without remounting /sys"
 BLAST="$SELFTEST_DIR/sk_blast.py"
 NTW=${LEAK_TW:-200}		# TIME_WAIT sockets per family
 NREQ=50				# request sockets per family (listen backlog 64)
-ROUNDS=${LEAK_ROUNDS:-30}
 
 on_exit_hook=socket_exit
 
@@ -208,6 +208,10 @@ fi
 # lookups per packet: transparent, mark, wildcard (+ 2 cgroupv2)
 nkeys=3
 [ "$HAVE_CG" = 1 ] && nkeys=5
+# 30 rounds with 5 keys, 50 with 3 (no cgroupv2: in-tree before 5.13)
+ROUNDS=${LEAK_ROUNDS:-$((150 / nkeys))}
+want=100000
+[ -n "${LEAK_ROUNDS:-}${LEAK_TW:-}" ] && want=0
 
 sent=0
 for v in 4 6; do
@@ -231,10 +235,10 @@ for g in tw req lsn udp none; do
 	total=$((total + $(cnt "$g-all")))
 done
 lookups=$((total * nkeys))
-if [ "$lookups" -ge 100000 ]; then
+if [ "$total" -ge "$sent" ] && [ "$lookups" -ge "$want" ]; then
 	pass "$sent packets sent, $total reached the rules: $lookups socket lookups"
 else
-	fail "only $lookups socket lookups ($total of $sent packets reached the rules; want 100000)"
+	fail "$lookups socket lookups, $total of $sent packets reached the rules (want all, and $want lookups)"
 fi
 # ACKs to :8081 find a request socket (BREAK on mark, wildcard, cgroupv2)
 # or, where none is left, the listener (full: all three match)
@@ -313,7 +317,8 @@ else
 	if out=$(modprobe -r $loaded 2>&1); then
 		pass "modules unloaded:$loaded"
 	else
-		fail "cannot unload$loaded: $out"
+		# on an unfixed in-tree kernel the leaked namespace keeps its rules
+		leak_fail "cannot unload$loaded: $out"
 		grep -E "^(nft_socket|nft_tproxy|nftp_core|nf_tables) " /proc/modules | indent
 	fi
 	# shellcheck disable=SC2086 # module list
