@@ -427,7 +427,8 @@ struct fz {
 	struct stats st;
 	FILE *log;
 	bool reg_init;			/* the kernel refuses uninitialised loads */
-	uint32_t pmax[TK_NUM];		/* attributes with a policy maximum of 255 */
+	uint32_t pmax[TK_NUM];		/* attributes with a policy maximum */
+	uint32_t pmaxv[TK_NUM][4];	/* that maximum: 255, or NFT_REG32_MAX */
 	bool have[TK_NUM];
 	unsigned int shown;
 	/* current case, for reports */
@@ -1429,11 +1430,12 @@ struct tbm {
  * The kernel's nla_parse_nested_deprecated() of NFTA_EXPR_DATA with an
  * all-NLA_U32 policy: walk while the header is sane; types 0 and above
  * maxattr are skipped; a known type shorter than 4 bytes is -ERANGE, so is
- * one above its policy maximum (pmax, probed); the last one of a type
- * wins; longer ones only warn; leftovers only warn.
+ * one above its policy maximum (pmax, pmaxv: probed), even when a later
+ * one of the type follows (every attribute is validated); the last one of
+ * a type wins; longer ones only warn; leftovers only warn.
  */
 static void model_parse(const struct rulespec *rs, unsigned int maxattr, uint32_t pmax,
-			struct tbm *tb)
+			const uint32_t *pmaxv, struct tbm *tb)
 {
 	const uint8_t *pos = rs->data;
 	int rem = rs->nodata ? 0 : rs->dlen;
@@ -1455,8 +1457,11 @@ static void model_parse(const struct rulespec *rs, unsigned int maxattr, uint32_
 				return;
 			}
 			memcpy(&v, pos + 4, 4);
-			/* NLA_POLICY_MAX(NLA_BE32, 255) of newer kernels */
-			if ((pmax & (1U << type)) && ntohl(v) > 255) {
+			/*
+			 * NLA_POLICY_MAX(NLA_BE32, 255) of newer kernels, and
+			 * NFT_REG32_MAX for registers (socket's DREG in 7.3)
+			 */
+			if ((pmax & (1U << type)) && ntohl(v) > pmaxv[type]) {
 				tb->err = ERANGE;
 				return;
 			}
@@ -1506,7 +1511,7 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	struct tbm tb;
 	int err;
 
-	model_parse(rs, NFTA_TPROXY_MAX, fz->pmax[TK_TPROXY], &tb);
+	model_parse(rs, NFTA_TPROXY_MAX, fz->pmax[TK_TPROXY], fz->pmaxv[TK_TPROXY], &tb);
 	if (tb.err)
 		return tb.err;
 	if (!tb.has[NFTA_TPROXY_FAMILY] ||
@@ -1573,7 +1578,7 @@ static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 
 	/* before 5.13 the policy ended at DREG: a LEVEL attribute is ignored */
 	model_parse(rs, fz->o.no_cgroupv2 ? NFTA_SOCKET_DREG : NFTA_SOCKET_MAX,
-		    fz->pmax[TK_SOCKET], &tb);
+		    fz->pmax[TK_SOCKET], fz->pmaxv[TK_SOCKET], &tb);
 	if (tb.err)
 		return tb.err;
 	if (!tb.has[NFTA_SOCKET_DREG] || !tb.has[NFTA_SOCKET_KEY])
@@ -2386,16 +2391,17 @@ static void probe_target(struct rulespec *rs, enum tkind tk, const uint16_t *typ
 }
 
 /*
- * Which attributes have a policy maximum of 255 (newer kernels refuse
- * a tproxy family or socket key/level above 255 with ERANGE while parsing;
- * older ones stored them in a u8)?  Each attribute alone, 0x100: ERANGE
- * from the policy, else EINVAL for the missing ones.
+ * Which attributes have a policy maximum (newer kernels refuse a tproxy
+ * family or socket key/level above 255 with ERANGE while parsing; older
+ * ones stored them in a u8; 7.3 bounds socket's DREG by NFT_REG32_MAX)?
+ * Each attribute alone, 0x100: ERANGE from the policy, else EINVAL for the
+ * missing ones; then 24 tells a register bound from 255.
  */
 static void probe_pmax(struct fz *fz, const struct hookdef *pre)
 {
 	struct rulespec rs;
 	uint16_t type;
-	uint32_t v = 0x100;
+	uint32_t v = 0x100, v24 = 24;	/* 24: one above NFT_REG32_MAX */
 	int k, err;
 
 	for (k = TK_TPROXY; k < TK_NUM; k++) {
@@ -2406,9 +2412,13 @@ static void probe_pmax(struct fz *fz, const struct hookdef *pre)
 		for (type = 1; type <= max; type++) {
 			probe_target(&rs, k, &type, &v, 1);
 			err = probe_rule(fz, pre, &rs);
-			if (err == ERANGE)
+			if (err == ERANGE) {
 				fz->pmax[k] |= 1U << type;
-			else if (err != EINVAL)
+				/* alone, nothing but the policy can refuse 24 */
+				probe_target(&rs, k, &type, &v24, 1);
+				fz->pmaxv[k][type] =
+					probe_rule(fz, pre, &rs) == ERANGE ? 23 : 255;
+			} else if (err != EINVAL)
 				die("probe: %s with attribute %u = 0x100 alone: %s",
 				    tk_name[k], type, errname(err));
 		}
@@ -2572,7 +2582,7 @@ static void report(const struct fz *fz, double secs)
 	       fz->o.start + st->cases - (st->cases ? 1 : 0), st->cases, secs,
 	       secs > 0 ? st->cases / secs : 0.0);
 	printf("model: %s%s%s; loads from unset registers %s; cgroupns level %u;\n"
-	       "  attributes with a policy maximum of 255: tproxy %#x, socket %#x (bit per type)\n",
+	       "  attributes with a policy maximum (255; 23 for a register): tproxy %#x, socket %#x (bit per type)\n",
 	       fz->o.in_tree ? "in-tree (u8 truncation of tproxy family and socket key tolerated)" :
 	       "strict", fz->o.no_cgroupv2 ? ", no cgroupv2" : "",
 	       fz->o.no_socket_output ? ", no socket in output" : "", fz->reg_init ? "refused (ENODATA)" : "allowed",
