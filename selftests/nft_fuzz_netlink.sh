@@ -53,16 +53,18 @@ else
 	# output chains: 5.18) it refuses; tell the model, and say N/A.
 	probe_ns=""
 	setup_ns probe_ns
+	# raw_probe TABLE ARGS: a table of its own each (nfnl_raw.py's chain
+	# has one name: a second hook in the same table is refused)
 	raw_probe()
 	{
 		ip netns exec "$probe_ns" "$PYTHON" "$SELFTEST_DIR/nfnl_raw.py" \
-			--table probe --table-family inet "$@" > /dev/null 2>&1
+			--table "$1" --table-family inet "${@:2}" > /dev/null 2>&1
 	}
-	if ! raw_probe --hook prerouting --socket-key cgroupv2 --socket-level 1 &&
+	if ! raw_probe probe_cg --hook prerouting --socket-key cgroupv2 --socket-level 1 &&
 	   ref_lacks "socket cgroupv2 (fuzzed as refused: --no-cgroupv2)" 1; then
 		model+=(--no-cgroupv2)
 	fi
-	if ! raw_probe --hook output --socket-key transparent &&
+	if ! raw_probe probe_out --hook output --socket-key transparent &&
 	   ref_lacks "socket in output chains (fuzzed as refused: --no-socket-output)" 1; then
 		model+=(--no-socket-output)
 	fi
