@@ -55,6 +55,7 @@ check-debug:
 .PHONY: tools
 tools:
 	@$(MAKE) -s -C tools/tpload O=$(CURDIR)/build/tools
+	@$(MAKE) -s -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
 
 # nft_load.sh at its full figures in the VM, ours then in-tree (scripts/load.sh)
 .PHONY: load
