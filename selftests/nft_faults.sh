@@ -543,6 +543,20 @@ try_unload()
 	mods_gone "$@"
 }
 
+# unload_ruleset: rules using both expressions, that pin their modules
+unload_ruleset()
+{
+	cat <<-EOF
+	table inet unload {
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			socket transparent 1 meta mark set 1 accept
+			tcp dport 8080 tproxy ip to :12345 meta mark set 1 accept
+		}
+	}
+	EOF
+}
+
 case_unload()
 {
 	local mods m out rc held=0
@@ -555,15 +569,7 @@ case_unload()
 	cleanup_all_ns
 	setup_ns nsunload
 	# shellcheck disable=SC2154 # set by setup_ns
-	load_ruleset "$nsunload" "unload: rules using both expressions" <<-EOF || return
-	table inet unload {
-		chain pre {
-			type filter hook prerouting priority mangle; policy accept;
-			socket transparent 1 meta mark set 1 accept
-			tcp dport 8080 tproxy ip to :12345 meta mark set 1 accept
-		}
-	}
-	EOF
+	load_ruleset "$nsunload" "unload: rules using both expressions" < <(unload_ruleset) || return
 	modprobe -r nft_tproxy > "$TMPD/modprobe.err" 2>&1 && fail "unload: 'modprobe -r nft_tproxy' succeeded with a rule using it"
 	rmmod "${mods[@]}" >> "$TMPD/modprobe.err" 2>&1 && fail "unload: 'rmmod ${mods[*]}' succeeded with rules using them"
 	for m in "${mods[@]}"; do
@@ -607,15 +613,8 @@ case_unload()
 	# and they work: a rule using both loads in a fresh namespace
 	setup_ns nsunload2
 	# shellcheck disable=SC2154 # set by setup_ns
-	load_ruleset "$nsunload2" "unload: rules after the reload" <<-EOF && pass "unload: rules using both expressions load again"
-	table inet unload {
-		chain pre {
-			type filter hook prerouting priority mangle; policy accept;
-			socket transparent 1 meta mark set 1 accept
-			tcp dport 8080 tproxy ip to :12345 meta mark set 1 accept
-		}
-	}
-	EOF
+	load_ruleset "$nsunload2" "unload: rules after the reload" < <(unload_ruleset) &&
+		pass "unload: rules using both expressions load again"
 	flush_ruleset "$nsunload2"
 }
 
