@@ -59,14 +59,11 @@ mapfile -t kvers <<<"$kout"
 t_install=$((SECONDS - t0))
 
 # Which releases get a reference run: kernels.sh prints one release per
-# name asked for, in order ("all" expands to every name, and so does
-# every name when --ref is not given).
+# name asked for, in order, and --names the names themselves ("all"
+# expanded); every one when --ref is not given.
 declare -A noref
 if ((${#refwant[@]})) && ! ((report)); then
-	names=()
-	for w in "${want[@]}"; do
-		if [ "$w" = all ]; then names+=(5.10 6.1 6.12 newest); else names+=("$w"); fi
-	done
+	mapfile -t names < <(scripts/kernels.sh --names "${want[@]}")
 	((${#names[@]} == ${#kvers[@]})) ||
 		{ echo "check-matrix: ${#kvers[@]} kernels for ${names[*]}" >&2; exit 1; }
 	for i in "${!names[@]}"; do

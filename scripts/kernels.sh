@@ -13,6 +13,8 @@
 #         goes into a chroot (scripts/newest-kernel.sh), not onto the host
 #
 # usage: kernels.sh [--update] [5.10|6.1|6.12|newest|all]...   (default: all)
+#        kernels.sh --names [NAME|all]...   (the names, "all" expanded; no
+#                                            install, root not needed)
 #
 # Idempotent: the apt source and pin are (re)written only when they differ,
 # `apt-get update` runs only when they changed, when a suite's lists are
@@ -29,18 +31,26 @@ STOCK=/etc/apt/sources.list.d/debian.sources
 die() { echo "kernels.sh: $*" >&2; exit 1; }
 say() { echo "kernels.sh: $*" >&2; }
 
-force_update=0
+# Every supported kernel, oldest first: the one list of them.
+ALL=(5.10 6.1 6.12 newest)
+
+force_update=0 names_only=0
 want=()
 for a in "$@"; do
 	case $a in
 	--update) force_update=1 ;;
+	--names) names_only=1 ;;
 	5.10|6.1|6.12|newest) want+=("$a") ;;
-	all) want+=(5.10 6.1 6.12 newest) ;;
-	-h|--help) sed -n '3,22p' "$0"; exit 0 ;;
-	*) die "unknown argument '$a' (5.10|6.1|6.12|newest|all|--update)" ;;
+	all) want+=("${ALL[@]}") ;;
+	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;
+	*) die "unknown argument '$a' (5.10|6.1|6.12|newest|all|--update|--names)" ;;
 	esac
 done
-((${#want[@]})) || want=(5.10 6.1 6.12 newest)
+((${#want[@]})) || want=("${ALL[@]}")
+if ((names_only)); then
+	printf '%s\n' "${want[@]}"
+	exit 0
+fi
 ((EUID == 0)) || die "must run as root (writes apt sources, installs packages)"
 
 # The newest kernel lives in its chroot: nothing of the host's apt setup
