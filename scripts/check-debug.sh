@@ -19,6 +19,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
+# shellcheck source=scripts/suite_lib.sh
+source scripts/suite_lib.sh
 
 modes=(ours ref) per_test=3600 mem=4096 preload=()
 while (($#)); do
@@ -103,16 +105,9 @@ for mode in "${modes[@]}"; do
 	set -e
 	took=$((SECONDS - t0))
 
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
-	if [ -z "$line" ]; then
-		echo "check-debug: $mode run ended (status $rc) without a summary" >&2
-		line="0 passed, 1 failed, 0 skipped"
-	elif [ "$rc" -ne 0 ] && [[ "$line" == *" 0 failed"* ]] &&
-		! grep -q '^debug-scan: RESULT: FAIL' "$log"; then
-		echo "check-debug: $mode run exited $rc despite its summary" >&2
-		line="${line/ 0 failed/ 1 failed}"
-	fi
-	read -r p _ f _ s _ <<<"${line//,/}"
+	# A failed scan is counted below, not as an unexplained exit.
+	read -r p f s < <(suite_result "$log" "$rc" "check-debug: $mode" \
+		'^debug-scan: RESULT: FAIL')
 
 	# The scan again, here, from the files the guest left: the same
 	# verdict when the guest finished, and the only one when it crashed
@@ -124,8 +119,8 @@ for mode in "${modes[@]}"; do
 		scan=FAIL f=$((f + 1))
 	fi
 	cat "$out.scan"
-	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + ${s:-0}))
-	summary+=("$kver $mode: suite $line; scan $scan: $(scan_brief "$out.scan"); ${took} s")
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+	summary+=("$kver $mode: suite $p passed, $f failed, $s skipped; scan $scan: $(scan_brief "$out.scan"); ${took} s")
 done
 
 echo

@@ -14,6 +14,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
+# shellcheck source=scripts/suite_lib.sh
+source scripts/suite_lib.sh
 
 kver='' modes=(ours ref)
 while (($#)); do
@@ -57,21 +59,12 @@ for mode in "${modes[@]}"; do
 	set -e
 	echo "status=$rc seconds=$((SECONDS - start))" >"${log%.log}.status"
 
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
-	if [ -z "$line" ]; then
-		# The VM died or never ran the suite: that is a failure, not zero.
-		echo "check: $mode run ended (status $rc) without a summary" >&2
-		line="0 passed, 1 failed, 0 skipped"
-	elif [ "$rc" -ne 0 ] && [[ "$line" == *" 0 failed"* ]]; then
-		echo "check: $mode run exited $rc despite its summary" >&2
-		line="${line/ 0 failed/ 1 failed}"
-	fi
-	read -r p _ f _ s _ <<<"${line//,/}"
+	read -r p f s < <(suite_result "$log" "$rc" "check: $mode")
 	na=$(sed -n 's,^\([0-9][0-9]*\) n/a\r\?$,\1,p' "$log" | tail -n1)
 	na=${na:-0}
-	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + ${s:-0}))
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
 	total_na=$((total_na + na))
-	summary+=("$kver $mode: $line, $na n/a")
+	summary+=("$kver $mode: $p passed, $f failed, $s skipped, $na n/a")
 done
 
 echo
