@@ -1745,6 +1745,29 @@ static void conn_event(int i, uint32_t events)
 		conn_recv(i);
 }
 
+/* The client's report: to stdout, and to --report when given. */
+static void client_emit(struct sbuf *b)
+{
+	fputs(b->p, stdout);
+	fflush(stdout);
+	if (Cl.report)
+		write_file_atomic(Cl.report, b->p);
+	free(b->p);
+}
+
+/* Drain the signalfd: true when a signal other than SIGUSR1/2 (which a
+ * client ignores) asks it to stop. */
+static bool client_signalled(int sfd)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGUSR1 && si.ssi_signo != SIGUSR2)
+			stop = true;
+	return stop;
+}
+
 static void client_report_tcp(double elapsed)
 {
 	struct sbuf b = { 0 };
@@ -1772,11 +1795,7 @@ static void client_report_tcp(double elapsed)
 	else if (first)
 		sb_printf(&b, "none");
 	sb_printf(&b, "\n");
-	fputs(b.p, stdout);
-	fflush(stdout);
-	if (Cl.report)
-		write_file_atomic(Cl.report, b.p);
-	free(b.p);
+	client_emit(&b);
 }
 
 static int client_tcp(int sfd)
@@ -1826,11 +1845,7 @@ static int client_tcp(int sfd)
 			uint32_t gen = (k >> 32) & 0xffffff, idx = (uint32_t)k;
 
 			if ((k >> 56) == K_SIG) {
-				struct signalfd_siginfo si;
-
-				while (read(sfd, &si, sizeof(si)) == sizeof(si))
-					if (si.ssi_signo != SIGUSR1 && si.ssi_signo != SIGUSR2)
-						stop = true;
+				stop |= client_signalled(sfd);
 				continue;
 			}
 			if (idx >= Cl.conc || Cl.c[idx].state == C_FREE ||
@@ -2028,11 +2043,7 @@ static void client_report_udp(double elapsed)
 		  Cl.umisdelivered, Cl.udup, Cl.ulate, Cl.ubogus, Cl.usend_err,
 		  Cl.uicmp_err, Cl.datagrams - Cl.usent, Cl.flows, Cl.window, Cl.size,
 		  elapsed, elapsed > 0 ? Cl.ureceived / elapsed : 0);
-	fputs(b.p, stdout);
-	fflush(stdout);
-	if (Cl.report)
-		write_file_atomic(Cl.report, b.p);
-	free(b.p);
+	client_emit(&b);
 }
 
 static int client_udp(int sfd)
@@ -2092,11 +2103,7 @@ static int client_udp(int sfd)
 			uint64_t k = evs[i].data.u64;
 
 			if ((k >> 56) == K_SIG) {
-				struct signalfd_siginfo si;
-
-				while (read(sfd, &si, sizeof(si)) == sizeof(si))
-					if (si.ssi_signo != SIGUSR1 && si.ssi_signo != SIGUSR2)
-						stop = true;
+				stop |= client_signalled(sfd);
 				continue;
 			}
 			udp_recv_flow((uint32_t)k);
