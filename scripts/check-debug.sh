@@ -108,6 +108,7 @@ for mode in "${modes[@]}"; do
 	# A failed scan is counted below, not as an unexplained exit.
 	read -r p f s < <(suite_result "$log" "$rc" "check-debug: $mode" \
 		'^debug-scan: RESULT: FAIL')
+	suite="$p passed, $f failed, $s skipped"
 
 	# The scan again, here, from the files the guest left: the same
 	# verdict when the guest finished, and the only one when it crashed
@@ -120,7 +121,7 @@ for mode in "${modes[@]}"; do
 	fi
 	cat "$out.scan"
 	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
-	summary+=("$kver $mode: suite $p passed, $f failed, $s skipped; scan $scan: $(scan_brief "$out.scan"); ${took} s")
+	summary+=("$kver $mode: suite $suite; scan $scan: $(scan_brief "$out.scan"); ${took} s")
 done
 
 echo
