@@ -40,10 +40,16 @@ for a in "$@"; do
 	case $a in
 	--update) force_update=1 ;;
 	--names) names_only=1 ;;
-	5.10|6.1|6.12|newest) want+=("$a") ;;
 	all) want+=("${ALL[@]}") ;;
 	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;
-	*) die "unknown argument '$a' (5.10|6.1|6.12|newest|all|--update|--names)" ;;
+	*)
+		for k in "${ALL[@]}" ''; do
+			[[ $a == "$k" ]] && break
+		done
+		[[ -n $k ]] ||
+			die "unknown argument '$a' ($(IFS='|'; echo "${ALL[*]}")|all|--update|--names)"
+		want+=("$a")
+		;;
 	esac
 done
 ((${#want[@]})) || want=("${ALL[@]}")
