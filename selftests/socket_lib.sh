@@ -91,13 +91,9 @@ cg_cleanup()
 
 # in_cgroup DIR CMD...: exec CMD with the calling shell's child moved into
 # the cgroup at DIR first (so CMD and everything it creates belong to it).
-in_cgroup()
-{
-	local dir=$1
-	shift
-	# shellcheck disable=SC2016 # $$ of the inner shell
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$dir" "$@"
-}
+# shellcheck disable=SC2016 # $$ of the inner shell
+IN_CGROUP=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"')
+in_cgroup() { "${IN_CGROUP[@]}" "$@"; }
 
 # start_peer_cg ID CGDIR NS PROTO BIND [server args...]: start_peer, in a cgroup
 start_peer_cg()
@@ -107,7 +103,9 @@ start_peer_cg()
 	local ready="$TMPD/$id.ready"
 	rm -f "$ready"
 	: > "$TMPD/$id.log"
-	in_cgroup "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+	# "${IN_CGROUP[@]}", not the function: a function run with & is a
+	# subshell whose pid stop_peer would kill, leaving the server running
+	"${IN_CGROUP[@]}" "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
