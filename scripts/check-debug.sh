@@ -3,18 +3,24 @@
 # The suite on a debug kernel (KASAN, kmemleak, lockdep, debug objects, net
 # refcount trackers: scripts/debug.config), then a scan of what the kernel
 # reported.  Builds or reuses the kernel (scripts/debug-kernel.sh), builds
-# our modules against it, and boots it once per mode: the suite, then the
-# scan, in the same boot (scripts/guest-debug-scan.sh).  A mode fails if a
+# our modules against it, and boots it once per mode (or --jobs times, each
+# boot with a share of the scripts): the suite, then the scan, in the same
+# boot (scripts/guest-debug-scan.sh).  A mode fails if a
 # test fails or the scan finds anything; each scan counts as one test.
 # Ends with "N passed, N failed, N skipped".
 #
-# usage: check-debug.sh [--ours-only|--ref-only] [--timeout SECS] [--mem MB]
-#                       [--preload KO] [TEST...]
+# usage: check-debug.sh [--ours-only|--ref-only] [--jobs N] [--timeout SECS]
+#                       [--mem MB] [--preload KO] [TEST...]
+#   --jobs N       split the scripts over N guests run side by side, one
+#                  vCPU each (default: one per host CPU, as many as memory
+#                  allows), longest first by the times of the last run
+#                  (600 s for a script not timed yet)
 #   --timeout SECS per script (default 3600; the VM's limit follows from it)
 #   --preload KO   insmod KO before the suite, its leaks counting as ours
 #                  (proves that the scan fails; see docs)
 # Logs: build/logs/check-debug-<mode>.log, the guest's files (kernel log,
-# kmemleak report, ...) in build/logs/check-debug-<mode>/.
+# kmemleak report, ...) in build/logs/check-debug-<mode>/; with --jobs N,
+# check-debug-<mode>.<J>.log and check-debug-<mode>.<J>/ for J = 1..N.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -22,11 +28,12 @@ cd "$top"
 # shellcheck source=scripts/suite_lib.sh
 source scripts/suite_lib.sh
 
-modes=(ours ref) per_test=3600 mem=4096 preload=()
+modes=(ours ref) jobs=auto per_test=3600 mem=4096 preload=()
 while (($#)); do
 	case $1 in
 	--ours-only) modes=(ours); shift ;;
 	--ref-only) modes=(ref); shift ;;
+	--jobs) jobs=${2:?}; shift 2 ;;
 	--timeout) per_test=${2:?}; shift 2 ;;
 	--mem) mem=${2:?}; shift 2 ;;
 	--preload) preload=(--preload "$(realpath "${2:?}")"); shift 2 ;;
@@ -36,6 +43,17 @@ while (($#)); do
 	*) break ;;
 	esac
 done
+if [ "$jobs" = auto ]; then
+	# a guest per CPU, each with its memory and 1 GB to spare
+	avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+	jobs=$(nproc)
+	if ((jobs > avail / (mem + 1024))); then jobs=$((avail / (mem + 1024))); fi
+	if ((jobs < 1)); then jobs=1; fi
+fi
+if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
+	echo "check-debug: --jobs wants a number from 1 up, not '$jobs'" >&2
+	exit 2
+fi
 
 kdir=build/debug-kernel
 scripts/deps.sh
@@ -71,10 +89,14 @@ slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
 # access as a wild-memory-access (288 reports in one boot of six) and
 # lockdep switched itself off for the run.
 vmopts=(--smp 1 --append "mitigations=off no5lvl")
-# The VM outlives every script's budget, plus boot, module loading and the
-# kmemleak scans (minutes each here).
-if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
-timeout=$((ntests * (per_test + 60) + 1800))
+# The scripts, by name, as run.sh takes them.
+if (($#)); then
+	tests=("$@")
+else
+	mapfile -t tests < <(find selftests -maxdepth 1 -name 'nft_*.sh' \
+		-printf '%f\n' | sed 's/\.sh$//' | sort)
+fi
+if ((jobs > ${#tests[@]})); then jobs=${#tests[@]}; fi
 
 # "kasan 0, lockdep 2, ..." -> "lockdep 2" (or "no reports"); plus the
 # kmemleak figures.
@@ -86,42 +108,108 @@ scan_brief() {
 	echo "${reports:-no reports}; kmemleak: ${leaks:-no scan}"
 }
 
+# split MODE: print the tests in JOBS lines, each the space-separated list
+# of one guest: longest first onto the guest with the least so far, by each
+# script's time in the newest debug log of MODE that has it ("ok N name #
+# 123s" in build/logs/check-debug-MODE*.log).  The grouping only spreads the
+# time; every script runs either way.
+split() {
+	local mode=$1 t name secs j best
+	local -a groups=() load=()
+	for ((j = 0; j < jobs; j++)); do groups[j]='' load[j]=0; done
+	for t in "${tests[@]}"; do
+		name=$(basename "$t" .sh)
+		# shellcheck disable=SC2012,SC2011 # our own names, no spaces
+		secs=$(ls -tr build/logs/check-debug-"$mode"*.log 2>/dev/null |
+			xargs -r cat | sed -n "s/^ok [0-9]* $name # \([0-9]*\)s.*/\1/p" | tail -n1)
+		echo "${secs:-600} $t"
+	done | sort -k1,1nr -k2 | {
+		while read -r secs t; do
+			best=0
+			for ((j = 1; j < jobs; j++)); do
+				((load[j] < load[best])) && best=$j
+			done
+			groups[best]+="${groups[best]:+ }$t"
+			load[best]=$((load[best] + secs))
+		done
+		printf '%s\n' "${groups[@]}"
+	}
+}
+
+# guest MODE OUT TEST...: one boot: the suite on TEST..., then the scan.
+guest() {
+	local mode=$1 out=$2 flag=() timeout
+	shift 2
+	[ "$mode" = ref ] && flag=(--ref)
+	# The VM outlives every script's budget, plus boot, module loading
+	# and the kmemleak scans (minutes each here).
+	timeout=$(($# * (per_test + 60) + 1800))
+	rm -rf "$out"
+	scripts/vm-run --kernel-dir "$kdir" --no-load "${flag[@]}" --mem "$mem" \
+		"${vmopts[@]}" --timeout "$timeout" --out "$out" "${slow[@]}" -- \
+		scripts/guest-debug-scan.sh "${preload[@]}" -- selftests/run.sh "$@"
+}
+
 mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 summary=()
 for mode in "${modes[@]}"; do
-	log=build/logs/check-debug-$mode.log
-	out=build/logs/check-debug-$mode
-	rm -rf "$out"
-	echo "=== $kver (debug): suite on $mode modules, then the scan ==="
-	flag=()
-	[ "$mode" = ref ] && flag=(--ref)
+	mapfile -t groups < <(split "$mode")
+	names=() pids=()
+	for ((j = 0; j < jobs; j++)); do
+		name=check-debug-$mode
+		((jobs > 1)) && name+=.$((j + 1))
+		names[j]=$name
+	done
 	t0=$SECONDS
 	set +e
-	scripts/vm-run --kernel-dir "$kdir" --no-load "${flag[@]}" --mem "$mem" \
-		"${vmopts[@]}" --timeout "$timeout" --out "$out" "${slow[@]}" -- \
-		scripts/guest-debug-scan.sh "${preload[@]}" -- selftests/run.sh "$@" \
-		2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
+	if ((jobs == 1)); then
+		echo "=== $kver (debug): suite on $mode modules, then the scan ==="
+		# shellcheck disable=SC2086 # a group is a list of names
+		guest "$mode" "build/logs/${names[0]}" ${groups[0]} 2>&1 | tee "build/logs/${names[0]}.log"
+		rcs=("${PIPESTATUS[0]}")
+	else
+		for ((j = 0; j < jobs; j++)); do
+			echo "=== $kver (debug): guest $((j + 1)) of $jobs, $mode modules:" \
+				"${groups[j]}; log build/logs/${names[j]}.log ==="
+			# shellcheck disable=SC2086
+			guest "$mode" "build/logs/${names[j]}" ${groups[j]} \
+				>"build/logs/${names[j]}.log" 2>&1 &
+			pids[j]=$!
+		done
+		rcs=()
+		for ((j = 0; j < jobs; j++)); do
+			wait "${pids[j]}"
+			rcs[j]=$?
+			grep -aE '^(not )?ok [0-9]+ |^[0-9]+ passed, ' \
+				"build/logs/${names[j]}.log" | sed "s/^/guest $((j + 1)): /"
+		done
+	fi
 	set -e
 	took=$((SECONDS - t0))
 
-	# A failed scan is counted below, not as an unexplained exit.
-	read -r p f s < <(suite_result "$log" "$rc" "check-debug: $mode" \
-		'^debug-scan: RESULT: FAIL')
-	suite="$p passed, $f failed, $s skipped"
+	for ((j = 0; j < jobs; j++)); do
+		log=build/logs/${names[j]}.log out=build/logs/${names[j]}
+		# A failed scan is counted below, not as an unexplained exit.
+		read -r p f s < <(suite_result "$log" "${rcs[j]}" \
+			"check-debug: ${names[j]}" '^debug-scan: RESULT: FAIL')
+		suite="$p passed, $f failed, $s skipped"
 
-	# The scan again, here, from the files the guest left: the same
-	# verdict when the guest finished, and the only one when it crashed
-	# or timed out (then the console log is all there is).
-	echo "--- scan of $out ---"
-	if scripts/guest-debug-scan.sh --analyze "$out" >"$out.scan" 2>&1; then
-		scan=clean p=$((p + 1))
-	else
-		scan=FAIL f=$((f + 1))
-	fi
-	cat "$out.scan"
-	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
-	summary+=("$kver $mode: suite $suite; scan $scan: $(scan_brief "$out.scan"); ${took} s")
+		# The scan again, here, from the files the guest left: the
+		# same verdict when the guest finished, and the only one when
+		# it crashed or timed out (then the console log is all there
+		# is).
+		echo "--- scan of $out ---"
+		if scripts/guest-debug-scan.sh --analyze "$out" >"$out.scan" 2>&1; then
+			scan=clean p=$((p + 1))
+		else
+			scan=FAIL f=$((f + 1))
+		fi
+		cat "$out.scan"
+		total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+		who="$kver $mode"
+		((jobs > 1)) && who+=" guest $((j + 1))/$jobs"
+		summary+=("$who: suite $suite; scan $scan: $(scan_brief "$out.scan"); ${took} s")
+	done
 done
 
 echo
