@@ -121,8 +121,9 @@ split() {
 		name=$(basename "$t" .sh)
 		# shellcheck disable=SC2012,SC2011 # our own names, no spaces
 		secs=$(ls -tr build/logs/check-debug-"$mode"*.log 2>/dev/null |
-			xargs -r cat | sed -n "s/^ok [0-9]* $name # \([0-9]*\)s.*/\1/p" | tail -n1)
-		echo "${secs:-600} $t"
+			xargs -r cat | sed -n "s/^ok [0-9]* $name # \([0-9]*\)s.*/\1/p" |
+			tail -n1) || true	# no logs yet
+		echo "$((${secs:-600} + 1)) $t"
 	done | sort -k1,1nr -k2 | {
 		while read -r secs t; do
 			best=0
@@ -153,7 +154,14 @@ guest() {
 mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 summary=()
 for mode in "${modes[@]}"; do
-	mapfile -t groups < <(split "$mode")
+	# (not "< <(split)": a failing split would go unseen)
+	dealt=$(split "$mode")
+	mapfile -t groups <<<"$dealt"
+	if ((${#groups[@]} != jobs)) || printf '%s\n' "${groups[@]}" | grep -qx ''; then
+		# an empty list would make run.sh run every script
+		echo "check-debug: could not split ${tests[*]} over $jobs guests" >&2
+		exit 1
+	fi
 	names=() pids=()
 	for ((j = 0; j < jobs; j++)); do
 		name=check-debug-$mode
