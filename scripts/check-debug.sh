@@ -13,8 +13,8 @@
 #                       [--mem MB] [--preload KO] [TEST...]
 #   --jobs N       split the scripts over N guests run side by side, one
 #                  vCPU each (default: one per host CPU, as many as memory
-#                  allows), longest first by the times of the last run
-#                  (600 s for a script not timed yet)
+#                  allows), longest first by their times in the last debug
+#                  logs (600 s for a script not timed yet)
 #   --timeout SECS per script (default 3600; the VM's limit follows from it)
 #   --preload KO   insmod KO before the suite, its leaks counting as ours
 #                  (proves that the scan fails; see docs)
@@ -108,19 +108,19 @@ scan_brief() {
 	echo "${reports:-no reports}; kmemleak: ${leaks:-no scan}"
 }
 
-# split MODE: print the tests in JOBS lines, each the space-separated list
-# of one guest: longest first onto the guest with the least so far, by each
-# script's time in the newest debug log of MODE that has it ("ok N name #
-# 123s" in build/logs/check-debug-MODE*.log).  The grouping only spreads the
-# time; every script runs either way.
+# split: print the tests in JOBS lines, each the space-separated list of
+# one guest: longest first onto the guest with the least so far, by each
+# script's time in the newest debug log that has it ("ok N name # 123s" in
+# build/logs/check-debug-*.log, either mode: they take about as long).
+# The grouping only spreads the time; every script runs either way.
 split() {
-	local mode=$1 t name secs j best
+	local t name secs j best
 	local -a groups=() load=()
 	for ((j = 0; j < jobs; j++)); do groups[j]='' load[j]=0; done
 	for t in "${tests[@]}"; do
 		name=$(basename "$t" .sh)
 		# shellcheck disable=SC2012,SC2011 # our own names, no spaces
-		secs=$(ls -tr build/logs/check-debug-"$mode"*.log 2>/dev/null |
+		secs=$(ls -tr build/logs/check-debug-*.log 2>/dev/null |
 			xargs -r cat | sed -n "s/^ok [0-9]* $name # \([0-9]*\)s.*/\1/p" |
 			tail -n1) || true	# no logs yet
 		echo "$((${secs:-600} + 1)) $t"
@@ -155,7 +155,7 @@ mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 summary=()
 for mode in "${modes[@]}"; do
 	# (not "< <(split)": a failing split would go unseen)
-	dealt=$(split "$mode")
+	dealt=$(split)
 	mapfile -t groups <<<"$dealt"
 	if ((${#groups[@]} != jobs)) || printf '%s\n' "${groups[@]}" | grep -qx ''; then
 		# an empty list would make run.sh run every script
