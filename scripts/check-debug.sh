@@ -114,15 +114,16 @@ scan_brief() {
 # build/logs/check-debug-*.log, either mode: they take about as long).
 # The grouping only spreads the time; every script runs either way.
 split() {
-	local t name secs j best
+	local t name secs j best times
 	local -a groups=() load=()
 	for ((j = 0; j < jobs; j++)); do groups[j]='' load[j]=0; done
+	# "name secs" of every passed script, oldest log first
+	# shellcheck disable=SC2012,SC2011 # our own names, no spaces
+	times=$(ls -tr build/logs/check-debug-*.log 2>/dev/null | xargs -r cat |
+		sed -n 's/^ok [0-9]* \([^ ]*\) # \([0-9]*\)s.*/\1 \2/p') || true # no logs yet
 	for t in "${tests[@]}"; do
 		name=$(basename "$t" .sh)
-		# shellcheck disable=SC2012,SC2011 # our own names, no spaces
-		secs=$(ls -tr build/logs/check-debug-*.log 2>/dev/null |
-			xargs -r cat | sed -n "s/^ok [0-9]* $name # \([0-9]*\)s.*/\1/p" |
-			tail -n1) || true	# no logs yet
+		secs=$(awk -v n="$name" '$1 == n { s = $2 } END { print s }' <<<"$times")
 		echo "$((${secs:-600} + 1)) $t"
 	done | sort -k1,1nr -k2 | {
 		while read -r secs t; do
