@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The nf_tables "tproxy" expression, on the nftp_core redirect.
- * Netlink ABI identical to the in-tree nft_tproxy.
+ * Netlink ABI of the in-tree nft_tproxy, plus NFTA_TPROXY_NFTP_FLAGS
+ * (<linux/netfilter/nftp.h>).
  */
+#include <linux/build_bug.h>
 #include <linux/module.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nftp.h>
 #include <net/netfilter/nf_tables.h>
 
 #include "compat.h"
@@ -14,7 +17,11 @@ struct nft_tproxy {
 	u8	sreg_addr;
 	u8	sreg_port;
 	u8	family;
+	u32	flags;		/* NFTP_TPROXY_F_* */
 };
+
+/* nf_tables parses an expression's attributes into NFT_EXPR_MAXATTR + 1. */
+static_assert(NFTA_TPROXY_NFTP_FLAGS <= NFT_EXPR_MAXATTR);
 
 static void nft_tproxy_eval(const struct nft_expr *expr,
 			    struct nft_regs *regs,
@@ -23,49 +30,61 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 	const struct nft_tproxy *priv = nft_expr_priv(expr);
 	u8 l4proto = nftp_l4proto(pkt);
 	__be16 tport = 0;
-	bool hit = false;
+	bool hit;
 
-	/* Ports are only in the first fragment (defrag is normally ahead). */
-	if ((l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP) ||
-	    nftp_fragoff(pkt))
-		goto out;
+	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+		goto not_ours;
 
 	if (priv->sreg_port)
 		tport = *(__be16 *)&regs->data[priv->sreg_port];
 
+	/* Ports are only in the first fragment (defrag is normally ahead):
+	 * a later one cannot be diverted, so it misses.
+	 */
 	switch (nft_pf(pkt)) {
 	case NFPROTO_IPV4:
-		if (priv->family != NFPROTO_IPV4 &&
-		    priv->family != NFPROTO_UNSPEC)
-			break;
-		hit = nftp_redirect_v4(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+		if (priv->family == NFPROTO_IPV6)
+			goto not_ours;
+		hit = !nftp_fragoff(pkt) &&
+		      nftp_redirect_v4(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
 				       l4proto, nft_in(pkt),
 				       priv->sreg_addr ?
 				       (__force __be32)regs->data[priv->sreg_addr] : 0,
 				       tport);
 		break;
 	case NFPROTO_IPV6:
-		if (priv->family != NFPROTO_IPV6 &&
-		    priv->family != NFPROTO_UNSPEC)
-			break;
-		hit = nftp_redirect_v6(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+		if (priv->family == NFPROTO_IPV4)
+			goto not_ours;
+		hit = !nftp_fragoff(pkt) &&
+		      nftp_redirect_v6(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
 				       l4proto, nft_in(pkt),
 				       priv->sreg_addr ?
 				       (struct in6_addr *)&regs->data[priv->sreg_addr] :
 				       NULL,
 				       tport);
 		break;
+	default:
+		goto not_ours;
 	}
-out:
-	/* A miss falls through to the next rule, as upstream: no verdict. */
-	if (!hit)
-		regs->verdict.code = NFT_BREAK;
+	if (hit)
+		return;
+
+	/* A miss falls through to the next rule, as upstream, unless the
+	 * rule fails closed: then the packet must not leave unproxied.
+	 */
+	if (priv->flags & NFTP_TPROXY_F_FAIL_CLOSED) {
+		regs->verdict.code = NF_DROP;
+		return;
+	}
+not_ours:
+	regs->verdict.code = NFT_BREAK;
 }
 
-static const struct nla_policy nft_tproxy_policy[NFTA_TPROXY_MAX + 1] = {
+static const struct nla_policy nft_tproxy_policy[NFTA_TPROXY_NFTP_FLAGS + 1] = {
 	[NFTA_TPROXY_FAMILY]	= { .type = NLA_U32 },
 	[NFTA_TPROXY_REG_ADDR]	= { .type = NLA_U32 },
 	[NFTA_TPROXY_REG_PORT]	= { .type = NLA_U32 },
+	[NFTA_TPROXY_NFTP_FLAGS] = { .type = NLA_U32 },
 };
 
 static int nft_tproxy_defrag_enable(struct net *net, u8 family)
@@ -143,6 +162,13 @@ static int nft_tproxy_init(const struct nft_ctx *ctx,
 	}
 	priv->family = family;
 
+	if (tb[NFTA_TPROXY_NFTP_FLAGS]) {
+		priv->flags = ntohl(nla_get_be32(tb[NFTA_TPROXY_NFTP_FLAGS]));
+		/* A flag we do not know must not load as a rule without it. */
+		if (priv->flags & ~NFTP_TPROXY_F_ALL)
+			return -EOPNOTSUPP;
+	}
+
 	if (tb[NFTA_TPROXY_REG_ADDR]) {
 		err = nftp_parse_register_load(ctx, tb[NFTA_TPROXY_REG_ADDR],
 					       &priv->sreg_addr, alen);
@@ -185,6 +211,11 @@ static int nft_tproxy_dump(struct sk_buff *skb,
 	    nft_dump_register(skb, NFTA_TPROXY_REG_PORT, priv->sreg_port))
 		return -1;
 
+	/* Only when set: a plain rule dumps exactly as in-tree. */
+	if (priv->flags &&
+	    nla_put_be32(skb, NFTA_TPROXY_NFTP_FLAGS, htonl(priv->flags)))
+		return -1;
+
 	return 0;
 }
 
@@ -219,7 +250,7 @@ static struct nft_expr_type nft_tproxy_type __read_mostly = {
 	.name		= "tproxy",
 	.ops		= &nft_tproxy_ops,
 	.policy		= nft_tproxy_policy,
-	.maxattr	= NFTA_TPROXY_MAX,
+	.maxattr	= NFTA_TPROXY_NFTP_FLAGS,
 	.owner		= THIS_MODULE,
 };
 

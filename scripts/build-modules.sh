@@ -40,8 +40,8 @@ esac
 # A fresh copy each time: a file renamed or removed in the tree must not
 # live on in the build (a few seconds; the probe results are kept).
 mkdir -p "$out/gen"
-rm -rf "$out/kmod" "$out/nft-expr"
-tar -C "$top" -cf - Kbuild kmod nft-expr | tar -C "$out" -xf -
+rm -rf "$out/kmod" "$out/nft-expr" "$out/include"
+tar -C "$top" -cf - Kbuild kmod nft-expr include | tar -C "$out" -xf -
 
 gen=$out/gen/compat_gen.h
 # Probe again when the probes or the headers changed: distributions change
