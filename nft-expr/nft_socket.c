@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The nf_tables "socket" expression, on the nftp_core lookup.
- * Netlink ABI identical to the in-tree nft_socket.
+ * Netlink ABI of the in-tree nft_socket, plus the keys
+ * NFT_SOCKET_NFTP_UID/GID (<linux/netfilter/nftp.h>).
  */
 #include <linux/cgroup.h>
+#include <linux/cred.h>
+#include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nftp.h>
 #include <linux/nsproxy.h>
 #include <net/inet_sock.h>
 #include <net/netfilter/nf_tables.h>
@@ -39,6 +43,35 @@ static bool nft_socket_cgroupv2(u32 *dest, struct sock *sk, u8 level)
 	return true;
 }
 
+/*
+ * The owner of @sk's file, as nft_meta reads skuid/skgid since 2026: no
+ * sk_callback_lock.  @sk is held; its struct socket, the file and the
+ * file's cred are freed only after an RCU grace period, and hooks run
+ * under rcu_read_lock.  Request and TIME_WAIT sockets have no file, nor
+ * has a connection not yet accepted or a socket being closed.
+ */
+static bool nft_socket_owner(u32 *dest, const struct sock *sk, u8 key)
+{
+	const struct socket *sock;
+	const struct file *file;
+
+	if (!sk_fullsock(sk))
+		return false;
+
+	sock = READ_ONCE(sk->sk_socket);
+	file = sock ? READ_ONCE(sock->file) : NULL;
+	if (!file)
+		return false;
+
+	if (key == NFT_SOCKET_NFTP_UID)
+		*dest = from_kuid_munged(sock_net(sk)->user_ns,
+					 file->f_cred->fsuid);
+	else
+		*dest = from_kgid_munged(sock_net(sk)->user_ns,
+					 file->f_cred->fsgid);
+	return true;
+}
+
 /* Store the key's value of @sk in @dest; false if @sk has none. */
 static bool nft_socket_load(const struct nft_socket *priv,
 			    const struct nft_pktinfo *pkt,
@@ -64,6 +97,9 @@ static bool nft_socket_load(const struct nft_socket *priv,
 		return true;
 	case NFT_SOCKET_CGROUPV2:
 		return nft_socket_cgroupv2(dest, sk, priv->level);
+	case NFT_SOCKET_NFTP_UID:
+	case NFT_SOCKET_NFTP_GID:
+		return nft_socket_owner(dest, sk, priv->key);
 	}
 	return false;
 }
@@ -131,6 +167,8 @@ static int nft_socket_init(const struct nft_ctx *ctx,
 		priv->len = sizeof(u8);
 		break;
 	case NFT_SOCKET_MARK:
+	case NFT_SOCKET_NFTP_UID:
+	case NFT_SOCKET_NFTP_GID:
 		priv->len = sizeof(u32);
 		break;
 	case NFT_SOCKET_CGROUPV2:
