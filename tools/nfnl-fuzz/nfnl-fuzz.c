@@ -50,13 +50,14 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nftp.h>
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define TABLE_NAME	"nfnl-fuzz"
 #define NREG32		20	/* NFT_REG32_NUM: 32-bit slots of struct nft_regs */
 #define MAX_ERRNO	160
-#define MAX_EXPR_ATTR	8	/* >= NFTA_TPROXY_MAX, NFTA_SOCKET_MAX */
+#define MAX_EXPR_ATTR	NFTA_TPROXY_NFTP_FLAGS	/* the highest type we model */
 #define NLA_TYPE_MASK_	0x3fff	/* ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) */
 #define NLA_F_BYTEORDER	0x4000
 
@@ -1076,12 +1077,30 @@ static uint32_t gen_socket_key(struct rng *r)
 	static const uint32_t garbage[] = {
 		4, 5, 255, 0x100, 0x101, 0x103, 0x80000000, 0xffffffff,
 	};
+	static const uint32_t ours[] = { NFT_SOCKET_NFTP_UID, NFT_SOCKET_NFTP_GID };
 	unsigned int p = below(r, 100);
 
-	if (p < 80)
+	if (p < 70)
 		return below(r, 4);
+	if (p < 82)
+		return PICK(r, ours);
 	if (p < 96)
 		return PICK(r, garbage);
+	return rnd32(r);
+}
+
+/* NFTA_TPROXY_NFTP_FLAGS: mostly valid, now and then unknown bits */
+static uint32_t gen_tproxy_flags(struct rng *r)
+{
+	static const uint32_t odd[] = {
+		2, 3, 0x80000000, 0x80000001, 0xffffffff, 0x100,
+	};
+	unsigned int p = below(r, 100);
+
+	if (p < 85)
+		return below(r, 2) ? NFTP_TPROXY_F_FAIL_CLOSED : 0;
+	if (p < 97)
+		return PICK(r, odd);
 	return rnd32(r);
 }
 
@@ -1227,6 +1246,9 @@ static void mutate(struct rng *r, struct rulespec *rs, struct rawlist *l,
 			/* a known type with a flag would not be an extension */
 			if ((type & NLA_TYPE_MASK_) >= 1 && (type & NLA_TYPE_MASK_) <= maxattr)
 				type = maxattr + 1;
+			/* nor would ours, which gen_target sends as such */
+			if ((type & NLA_TYPE_MASK_) == NFTA_TPROXY_NFTP_FLAGS)
+				type = 0;
 			raw_add_u32(l, below(r, l->n + 1), type, rnd32(r));
 		}
 		/* random lengths for them */
@@ -1318,6 +1340,8 @@ static uint32_t gen_same_tproxy(struct rng *r, uint16_t type, uint8_t tf)
 {
 	if ((type & NLA_TYPE_MASK_) == NFTA_TPROXY_FAMILY)
 		return gen_tproxy_family(r, tf);
+	if ((type & NLA_TYPE_MASK_) == NFTA_TPROXY_NFTP_FLAGS)
+		return gen_tproxy_flags(r);
 	return gen_reg(r);
 }
 
@@ -1381,6 +1405,9 @@ static void gen_target(struct rng *r, struct rulespec *rs, enum tkind tk,
 			lens[nloads] = 2;
 			raw_add_u32(&l, -1, NFTA_TPROXY_REG_PORT, loads[nloads++]);
 		}
+		if (!clean && chance(r, 30))
+			raw_add_u32(&l, below(r, l.n + 1), NFTA_TPROXY_NFTP_FLAGS,
+				    gen_tproxy_flags(r));
 		if (clean)
 			add_store(r, rs, NFT_REG32_00, 2);
 		else
@@ -1427,14 +1454,14 @@ struct tbm {
 };
 
 /*
- * The kernel's nla_parse_nested_deprecated() of NFTA_EXPR_DATA with an
- * all-NLA_U32 policy: walk while the header is sane; types 0 and above
- * maxattr are skipped; a known type shorter than 4 bytes is -ERANGE, so is
+ * The kernel's nla_parse_nested_deprecated() of NFTA_EXPR_DATA: walk while
+ * the header is sane; the types in @known have an NLA_U32 policy, all
+ * others are skipped (0, above maxattr, or NLA_UNSPEC holes below it); a known type shorter than 4 bytes is -ERANGE, so is
  * one above its policy maximum (pmax, pmaxv: probed), even when a later
  * one of the type follows (every attribute is validated); the last one of
  * a type wins; longer ones only warn; leftovers only warn.
  */
-static void model_parse(const struct rulespec *rs, unsigned int maxattr, uint32_t pmax,
+static void model_parse(const struct rulespec *rs, uint32_t known, uint32_t pmax,
 			const uint32_t *pmaxv, struct tbm *tb)
 {
 	const uint8_t *pos = rs->data;
@@ -1449,7 +1476,7 @@ static void model_parse(const struct rulespec *rs, unsigned int maxattr, uint32_
 		if (hdr[0] < 4 || hdr[0] > rem)
 			break;
 		type = hdr[1] & NLA_TYPE_MASK_;
-		if (type != 0 && type <= maxattr) {
+		if (type <= MAX_EXPR_ATTR && (known & (1U << type))) {
 			uint32_t v;
 
 			if (hdr[0] - 4 < 4) {
@@ -1506,12 +1533,17 @@ static void want_set(struct dexpr *w, unsigned int type, uint32_t v)
 static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 {
 	struct dexpr *w = &rs->want;
-	uint32_t raw, fam;
+	uint32_t raw, fam, known, flags;
 	unsigned int alen;
 	struct tbm tb;
 	int err;
 
-	model_parse(rs, NFTA_TPROXY_MAX, fz->pmax[TK_TPROXY], fz->pmaxv[TK_TPROXY], &tb);
+	/* the in-tree module's policy ends at NFTA_TPROXY_MAX: ours ignored */
+	known = 1U << NFTA_TPROXY_FAMILY | 1U << NFTA_TPROXY_REG_ADDR |
+		1U << NFTA_TPROXY_REG_PORT;
+	if (!fz->o.in_tree)
+		known |= 1U << NFTA_TPROXY_NFTP_FLAGS;
+	model_parse(rs, known, fz->pmax[TK_TPROXY], fz->pmaxv[TK_TPROXY], &tb);
 	if (tb.err)
 		return tb.err;
 	if (!tb.has[NFTA_TPROXY_FAMILY] ||
@@ -1547,6 +1579,10 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	default:
 		return EOPNOTSUPP;
 	}
+	/* ours: an unknown flag must not load as a rule without it */
+	flags = tb.val[NFTA_TPROXY_NFTP_FLAGS];
+	if (flags & ~NFTP_TPROXY_F_ALL)
+		return EOPNOTSUPP;
 	if (tb.has[NFTA_TPROXY_REG_ADDR]) {
 		err = model_load(fz, tb.val[NFTA_TPROXY_REG_ADDR], alen, rule_inited(rs));
 		if (err)
@@ -1564,6 +1600,9 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 		want_set(w, NFTA_TPROXY_REG_ADDR, reg_dumped(tb.val[NFTA_TPROXY_REG_ADDR]));
 	if (tb.has[NFTA_TPROXY_REG_PORT])
 		want_set(w, NFTA_TPROXY_REG_PORT, reg_dumped(tb.val[NFTA_TPROXY_REG_PORT]));
+	/* dumped only when set: a plain rule dumps as in-tree */
+	if (flags)
+		want_set(w, NFTA_TPROXY_NFTP_FLAGS, flags);
 	return 0;
 }
 
@@ -1571,14 +1610,16 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 {
 	struct dexpr *w = &rs->want;
-	uint32_t raw, key, level = 0;
+	uint32_t raw, key, level = 0, known;
 	unsigned int len;
 	struct tbm tb;
 	int err;
 
 	/* before 5.13 the policy ended at DREG: a LEVEL attribute is ignored */
-	model_parse(rs, fz->o.no_cgroupv2 ? NFTA_SOCKET_DREG : NFTA_SOCKET_MAX,
-		    fz->pmax[TK_SOCKET], fz->pmaxv[TK_SOCKET], &tb);
+	known = 1U << NFTA_SOCKET_KEY | 1U << NFTA_SOCKET_DREG;
+	if (!fz->o.no_cgroupv2)
+		known |= 1U << NFTA_SOCKET_LEVEL;
+	model_parse(rs, known, fz->pmax[TK_SOCKET], fz->pmaxv[TK_SOCKET], &tb);
 	if (tb.err)
 		return tb.err;
 	if (!tb.has[NFTA_SOCKET_DREG] || !tb.has[NFTA_SOCKET_KEY])
@@ -1594,6 +1635,13 @@ static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 		len = 1;
 		break;
 	case NFT_SOCKET_MARK:
+		len = 4;
+		break;
+	case NFT_SOCKET_NFTP_UID:
+	case NFT_SOCKET_NFTP_GID:
+		/* ours only */
+		if (fz->o.in_tree)
+			return EOPNOTSUPP;
 		len = 4;
 		break;
 	case NFT_SOCKET_CGROUPV2:
