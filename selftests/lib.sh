@@ -40,6 +40,8 @@ nsclient="" nsrouter="" nsserver1="" nsserver2=""
 NS_LIST=()
 PID_LIST=()
 PEER_PID=""
+# words put before a server's command (e.g. setpriv --reuid=...)
+PEER_WRAP=()
 on_exit_hook=""
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/nftp-selftest.XXXXXX") || exit $ksft_fail
 
@@ -106,6 +108,14 @@ ref_bug()
 	done
 	echo "N/A: $desc (an upstream bug the in-tree module of $(uname -r), upstream $(kernel_version), still has)"
 	return 0
+}
+
+# nft_ext FEATURE: $NFT is nft-tproxy's patched nft and has FEATURE
+# (fail-closed, socket-uid, socket-gid): its `nft -V` has a line
+# "nft-tproxy: FEATURE..." (nft-patches/)
+nft_ext()
+{
+	"$NFT" -V 2>/dev/null | grep -Eq "^[[:space:]]*nft-tproxy:(.*[[:space:]])?$1([[:space:]]|\$)"
 }
 
 # indent a block of text (command output) under a PASS/FAIL line
@@ -320,7 +330,7 @@ start_peer()
 	local ready="$TMPD/$id.ready"
 	rm -f "$ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!

@@ -8,6 +8,13 @@ library only) so the tests can check that the kernel rejects them too.
 
 One batch: NEWTABLE, NEWCHAIN (base chain at --hook), and a rule
 `meta l4proto tcp; [immediate addr]; [immediate port]; tproxy`.
+With --existing the table and chain (--chain) must exist and only the rule
+is added; --nfproto, --l4proto, --dport match first, --mark and --verdict
+come after the expression: a whole rule for traffic tests, such as
+`meta nfproto ipv4 meta l4proto tcp th dport 80 tproxy to :3129
+fail-closed meta mark set 1 accept` (--tproxy-flags, nft-tproxy's
+extension) or `... socket uid 1001 drop` (--socket-key uid --socket-value
+1001).
 With --jump-from HOOK the tproxy rule goes into a regular chain "inner" and
 a base chain at HOOK jumps to it (validation through a jump).
 With --socket-key the rule is one socket expression instead
@@ -79,10 +86,24 @@ NFTA_TPROXY_REG_PORT = 3
 NFTA_SOCKET_KEY = 1
 NFTA_SOCKET_DREG = 2
 NFTA_SOCKET_LEVEL = 3
-SOCKET_KEYS = {"transparent": 0, "mark": 1, "wildcard": 2, "cgroupv2": 3}
+NFT_PAYLOAD_TRANSPORT_HEADER = 2
+NFTA_PAYLOAD_DREG = 1
+NFTA_PAYLOAD_BASE = 2
+NFTA_PAYLOAD_OFFSET = 3
+NFTA_PAYLOAD_LEN = 4
+NFTA_META_SREG = 3
+# nft-tproxy's extensions: include/uapi/linux/netfilter/nftp.h
+NFTA_TPROXY_NFTP_FLAGS = 16
+SOCKET_KEYS = {"transparent": 0, "mark": 1, "wildcard": 2, "cgroupv2": 3, "uid": 255, "gid": 254}
+SOCKET_KEY_LEN = {"transparent": 1, "wildcard": 1, "mark": 4, "cgroupv2": 8, "uid": 4, "gid": 4}
 
+L4PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58}
+NFT_META_MARK = 3
+NFT_META_NFPROTO = 15
 NFT_META_L4PROTO = 16
 NFT_CMP_EQ = 0
+NFT_DROP = 0
+NFT_ACCEPT = 1
 NFT_JUMP = -3
 NFT_REG_VERDICT = 0
 NFT_REG_1 = 1
@@ -123,6 +144,48 @@ def expr(name, *data):
 def imm_data(reg, value):
     return expr("immediate", a_be32(NFTA_IMMEDIATE_DREG, reg),
                 nest(NFTA_IMMEDIATE_DATA, attr(NFTA_DATA_VALUE, value)))
+
+
+def imm_verdict(code):
+    return expr("immediate", a_be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT),
+                nest(NFTA_IMMEDIATE_DATA, nest(NFTA_DATA_VERDICT, a_be32(NFTA_VERDICT_CODE, code))))
+
+
+def cmp_eq(reg, value):
+    return expr("cmp", a_be32(NFTA_CMP_SREG, reg), a_be32(NFTA_CMP_OP, NFT_CMP_EQ),
+                nest(NFTA_CMP_DATA, attr(NFTA_DATA_VALUE, value)))
+
+
+def meta_load(key, reg):
+    return expr("meta", a_be32(NFTA_META_KEY, key), a_be32(NFTA_META_DREG, reg))
+
+
+def match_prefix(args):
+    """meta nfproto, meta l4proto, th dport: the rule's matches."""
+    exprs = []
+    if args.nfproto:
+        exprs += [meta_load(NFT_META_NFPROTO, NFT_REG_1),
+                  cmp_eq(NFT_REG_1, bytes([{"ipv4": 2, "ipv6": 10}[args.nfproto]]))]
+    if not args.no_l4:
+        exprs += [meta_load(NFT_META_L4PROTO, NFT_REG_1),
+                  cmp_eq(NFT_REG_1, bytes([L4PROTOS[args.l4proto]]))]
+    if args.dport is not None:
+        exprs += [expr("payload", a_be32(NFTA_PAYLOAD_DREG, NFT_REG_1),
+                       a_be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER),
+                       a_be32(NFTA_PAYLOAD_OFFSET, 2), a_be32(NFTA_PAYLOAD_LEN, 2)),
+                  cmp_eq(NFT_REG_1, struct.pack("!H", args.dport))]
+    return exprs
+
+
+def action_suffix(args):
+    """meta mark set, verdict: what follows the expression."""
+    exprs = []
+    if args.mark is not None:
+        exprs += [imm_data(NFT_REG_1, struct.pack("=I", args.mark)),
+                  expr("meta", a_be32(NFTA_META_KEY, NFT_META_MARK), a_be32(NFTA_META_SREG, NFT_REG_1))]
+    if args.verdict:
+        exprs.append(imm_verdict({"accept": NFT_ACCEPT, "drop": NFT_DROP}[args.verdict]))
+    return exprs
 
 
 def imm_jump(chain):
@@ -174,7 +237,8 @@ def build(args):
     fam = TABLE_FAMILIES[args.table_family]
     b = Batch()
     b.add(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, socket.AF_UNSPEC, b"", res_id=NFNL_SUBSYS_NFTABLES)
-    b.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, fam, a_str(NFTA_TABLE_NAME, args.table), "NEWTABLE")
+    if not args.existing:
+        b.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, fam, a_str(NFTA_TABLE_NAME, args.table), "NEWTABLE")
 
     def base_chain(name, hook):
         h = [a_be32(NFTA_HOOK_HOOKNUM, hooknum(args.table_family, hook)),
@@ -191,15 +255,17 @@ def build(args):
               a_str(NFTA_RULE_TABLE, args.table) + a_str(NFTA_RULE_CHAIN, chain) +
               nest(NFTA_RULE_EXPRESSIONS, *exprs), "NEWRULE " + what)
 
-    if args.jump_from:
+    if args.existing:
+        tproxy_chain = args.chain
+    elif args.jump_from:
         b.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, fam,
               a_str(NFTA_CHAIN_TABLE, args.table) + a_str(NFTA_CHAIN_NAME, "inner"),
               "NEWCHAIN inner")
         base_chain("outer", args.jump_from)
         tproxy_chain = "inner"
     else:
-        base_chain("c", args.hook)
-        tproxy_chain = "c"
+        base_chain(args.chain, args.hook)
+        tproxy_chain = args.chain
 
     if args.socket_key is not None:
         sk = []
@@ -213,24 +279,20 @@ def build(args):
         jump = lambda: rule("outer", [imm_jump("inner")], "jump")
         if args.jump_from and args.jump_first:
             jump()
-        sexprs = [expr("socket", *sk)]
+        sexprs = match_prefix(args) if args.existing else []
+        sexprs.append(expr("socket", *sk))
         # a cmp on the result, so that nft lists the rule (a bare load
-        # lists as nothing): `socket KEY 0`
-        klen = {"transparent": 1, "wildcard": 1, "mark": 4, "cgroupv2": 8}.get(args.socket_key)
+        # lists as nothing): `socket KEY 0`, or --socket-value
+        klen = SOCKET_KEY_LEN.get(args.socket_key)
         if klen and args.socket_dreg != "none" and reg_ok(int(args.socket_dreg, 0), klen):
-            sexprs.append(expr("cmp", a_be32(NFTA_CMP_SREG, int(args.socket_dreg, 0)),
-                               a_be32(NFTA_CMP_OP, NFT_CMP_EQ),
-                               nest(NFTA_CMP_DATA, attr(NFTA_DATA_VALUE, b"\0" * klen))))
+            sexprs.append(cmp_eq(int(args.socket_dreg, 0),
+                                 args.socket_value.to_bytes(klen, sys.byteorder)))
+        sexprs += action_suffix(args)
         rule(tproxy_chain, sexprs, "socket")
         if args.jump_from and not args.jump_first:
             jump()
     elif not args.no_tproxy:
-        exprs = []
-        if not args.no_l4:
-            exprs.append(expr("meta", a_be32(NFTA_META_KEY, NFT_META_L4PROTO),
-                              a_be32(NFTA_META_DREG, NFT_REG_1)))
-            exprs.append(expr("cmp", a_be32(NFTA_CMP_SREG, NFT_REG_1), a_be32(NFTA_CMP_OP, NFT_CMP_EQ),
-                              nest(NFTA_CMP_DATA, attr(NFTA_DATA_VALUE, b"\x06"))))
+        exprs = match_prefix(args)
         tp = []
         if args.tproxy_family != "none":
             if args.tproxy_family in TPROXY_FAMILIES:
@@ -250,7 +312,10 @@ def build(args):
             reg = args.port_reg if reg_ok(args.port_reg, 2) else NFT_REG_1
             exprs.append(imm_data(reg, struct.pack("!H", args.port)))
             tp.append(a_be32(NFTA_TPROXY_REG_PORT, args.port_reg))
+        if args.tproxy_flags is not None:
+            tp.append(a_be32(NFTA_TPROXY_NFTP_FLAGS, args.tproxy_flags))
         exprs.append(expr("tproxy", *tp))
+        exprs += action_suffix(args)
         jump = lambda: rule("outer", [imm_jump("inner")], "jump")
         if args.jump_from and args.jump_first:
             jump()
@@ -331,6 +396,9 @@ def main():
     p.add_argument("--table-family", choices=sorted(TABLE_FAMILIES), default="ip")
     p.add_argument("--table", default="rawtest")
     p.add_argument("--hook", default="prerouting")
+    p.add_argument("--chain", default="c", help="the chain of the rule (default c)")
+    p.add_argument("--existing", action="store_true",
+                   help="the table and --chain exist: send only the rule")
     p.add_argument("--dev", default="lo", help="netdev: device of the ingress hook")
     p.add_argument("--priority", type=int, default=-150)
     p.add_argument("--jump-from", metavar="HOOK",
@@ -342,14 +410,24 @@ def main():
     p.add_argument("--addr-reg", type=int, default=NFT_REG_2)
     p.add_argument("--port", type=int, help="port loaded into the port register")
     p.add_argument("--port-reg", type=int, default=NFT_REG_1)
-    p.add_argument("--no-l4", action="store_true", help="no meta l4proto tcp match before tproxy")
+    p.add_argument("--no-l4", action="store_true", help="no meta l4proto match before tproxy")
+    p.add_argument("--l4proto", choices=sorted(L4PROTOS), default="tcp",
+                   help="the meta l4proto match (default tcp)")
+    p.add_argument("--nfproto", choices=("ipv4", "ipv6"), help="a meta nfproto match first")
+    p.add_argument("--dport", type=int, help="a th dport match (after meta l4proto)")
+    p.add_argument("--tproxy-flags", type=lambda x: int(x, 0),
+                   help="NFTA_TPROXY_NFTP_FLAGS (1: fail-closed)")
+    p.add_argument("--mark", type=lambda x: int(x, 0), help="meta mark set MARK after the expression")
+    p.add_argument("--verdict", choices=("accept", "drop"), help="a verdict at the end of the rule")
     p.add_argument("--no-tproxy", action="store_true",
                    help="control: table and chains only (is this family/hook usable at all?)")
     p.add_argument("--socket-key", metavar="KEY",
                    help="a socket expression instead of tproxy: transparent, mark, wildcard, "
-                        "cgroupv2, a number, or none (attribute left out)")
+                        "cgroupv2, uid, gid, a number, or none (attribute left out)")
     p.add_argument("--socket-dreg", default="1", help="socket: destination register, or none")
     p.add_argument("--socket-level", type=int, help="socket: NFTA_SOCKET_LEVEL (cgroupv2)")
+    p.add_argument("--socket-value", type=lambda x: int(x, 0), default=0,
+                   help="socket: the value the key is compared with (default 0)")
     p.add_argument("--timeout", type=float, default=10.0)
     args = p.parse_args()
     try:

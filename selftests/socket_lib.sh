@@ -127,7 +127,7 @@ start_peer_bg()
 	shift 4
 	rm -f "$TMPD/$id.ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$TMPD/$id.ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
