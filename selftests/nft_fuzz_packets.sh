@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Malformed packets through a router running tproxy and socket rules:
+# Malformed packets through a router running tproxy and socket rules (and
+# nft-tproxy's socket uid/gid and tproxy fail-closed, with the patched nft):
 # truncated and malformed TCP/UDP headers, IPv4 options, first, middle, last
 # and overlapping fragments (a chain before defrag sees them raw), ICMP and
 # ICMPv6 errors quoting bogus inner packets, long and truncated IPv6
@@ -86,6 +87,28 @@ else
 		fail "cannot add the socket cgroupv2 rule"
 		echo "$out" | indent
 	fi
+fi
+
+# nft-tproxy's extensions: socket uid/gid lookups on every packet, and,
+# last before defrag, a fail-closed tproxy for what is no valid flow's (it
+# drops fragments and malformed TCP/UDP there)
+if nft_ext fail-closed && nft_ext socket-uid && nft_ext socket-gid; then
+	rc=0
+	out=$(ip netns exec "$nsrouter" "$NFT" -f - 2>&1 <<-EOF
+	add rule inet fuzz raw_pre socket uid 0 counter
+	add rule inet fuzz raw_pre socket gid 0 counter
+	add rule inet fuzz raw_pre meta l4proto { tcp, udp } th dport != { 53, 80 } tproxy to :9 fail-closed counter
+	add rule inet fuzz in socket uid 0 counter
+	add rule inet fuzz out socket gid 0 counter
+	EOF
+	) || rc=$?
+	if ! ref_lacks "socket uid/gid and tproxy fail-closed in the fuzz ruleset" "$rc" &&
+	   [ "$rc" -ne 0 ]; then
+		fail "cannot add the socket uid/gid and fail-closed rules"
+		echo "$out" | indent
+	fi
+else
+	echo "SKIP: socket uid/gid and tproxy fail-closed rules: $NFT is not nft-tproxy's patched nft"
 fi
 
 rmac=$(ip -net "$nsrouter" -br link show veth0 | awk '{print $3}')

@@ -24,7 +24,9 @@
 # rounds; by default as many as give over 100000 lookups with the keys the
 # kernel takes, and every packet must reach the rules). Counters check that every
 # lookup found what it should (`socket transparent 0` matches TIME_WAIT
-# and request sockets, so they were found; mark/wildcard/cgroupv2 never).
+# and request sockets, so they were found; mark/wildcard/cgroupv2 never,
+# nor nft-tproxy's socket uid/gid, which have no owner: those rules need
+# the patched nft, and are skipped with a stock one).
 #
 # Then everything is torn down, and a leaked reference would show:
 #   - TIME_WAIT and request sockets stay allocated: the tw_sock_TCP(v6) and
@@ -174,6 +176,13 @@ rules()
 		$m socket cgroupv2 level $((CGLVL + 5)) "$CGREL/a/b/c/d/e" counter comment "$g-cgdeep"
 		EOF
 	fi
+	# the servers run as root
+	if [ "$HAVE_OWNER" = 1 ]; then
+		cat <<-EOF
+		$m socket uid 0 counter comment "$g-uid"
+		$m socket gid 0 counter comment "$g-gid"
+		EOF
+	fi
 }
 ruleset()
 {
@@ -193,21 +202,35 @@ ruleset()
 	}
 	EOF
 }
-if ! ruleset | load_ruleset_nsenter "$nsrouter" leak; then
+HAVE_OWNER=0
+if nft_ext socket-uid && nft_ext socket-gid; then
+	HAVE_OWNER=1
+else
+	echo "SKIP: socket uid/gid lookups: $NFT is not nft-tproxy's patched nft"
+fi
+# A reference run drops, one at a time, what the in-tree module may lack:
+# socket uid/gid (never there), socket cgroupv2 (before 5.13).
+dropped=()
+while ! ruleset | load_ruleset_nsenter "$nsrouter" leak; do
 	err=$(head -n 2 "$TMPD/last_load.err")
-	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 && ruleset | load_ruleset_nsenter "$nsrouter" leak &&
-	   ref_lacks "socket cgroupv2 ($err)" 1; then
-		:
+	if [ "${NFTP_MODE:-}" = ref ] && [ "$HAVE_OWNER" = 1 ]; then
+		HAVE_OWNER=0 dropped+=("socket uid/gid ($err)")
+	elif [ "${NFTP_MODE:-}" = ref ] && [ "$HAVE_CG" = 1 ]; then
+		HAVE_CG=0 dropped+=("socket cgroupv2 ($err)")
 	else
 		fail "leak ruleset refused"
 		echo "$err" | indent
 		exit "$ret"
 	fi
-fi
-# lookups per packet: transparent, mark, wildcard (+ 2 cgroupv2)
+done
+for d in "${dropped[@]}"; do
+	ref_lacks "$d" 1
+done
+# lookups per packet: transparent, mark, wildcard (+ 2 cgroupv2, + uid, gid)
 nkeys=3
-[ "$HAVE_CG" = 1 ] && nkeys=5
-# 30 rounds with 5 keys, 50 with 3 (no cgroupv2: in-tree before 5.13)
+[ "$HAVE_CG" = 1 ] && nkeys=$((nkeys + 2))
+[ "$HAVE_OWNER" = 1 ] && nkeys=$((nkeys + 2))
+# 150 / keys rounds: 30 with 5 keys, 50 with 3 (in-tree before 5.13)
 ROUNDS=${LEAK_ROUNDS:-$((150 / nkeys))}
 want=100000
 [ -n "${LEAK_ROUNDS:-}${LEAK_TW:-}" ] && want=0
@@ -271,6 +294,10 @@ if [ "$HAVE_CG" = 1 ]; then
 	check_cnt "req: 'socket cgroupv2' BREAKs exactly as often" req-cg -eq "$(cnt req-mark)"
 	check_cnt "req: 'socket cgroupv2' (deep) always BREAKs" req-cgdeep -eq 0
 fi
+if [ "$HAVE_OWNER" = 1 ]; then
+	check_cnt "req: 'socket uid' BREAKs exactly as often" req-uid -eq "$(cnt req-mark)"
+	check_cnt "req: 'socket gid' BREAKs exactly as often" req-gid -eq "$(cnt req-mark)"
+fi
 # TIME_WAIT sockets: found (transparent 0 matches), BREAK on every other key
 for g in tw; do
 	check_cnt "$g: every packet found its socket ('socket transparent 0')" "$g-t0" -eq "$(cnt "$g-all")"
@@ -280,6 +307,10 @@ for g in tw; do
 		check_cnt "$g: 'socket cgroupv2' on a non-full socket: BREAK" "$g-cg" -eq 0
 		check_cnt "$g: 'socket cgroupv2' (deep) on a non-full socket: BREAK" "$g-cgdeep" -eq 0
 	fi
+	if [ "$HAVE_OWNER" = 1 ]; then
+		check_cnt "$g: 'socket uid' on a non-full socket: BREAK" "$g-uid" -eq 0
+		check_cnt "$g: 'socket gid' on a non-full socket: BREAK" "$g-gid" -eq 0
+	fi
 done
 for g in lsn udp; do
 	check_cnt "$g: full socket found, mark matches" "$g-mark" -eq "$(cnt "$g-all")"
@@ -288,9 +319,16 @@ for g in lsn udp; do
 		check_cnt "$g: full socket, cgroupv2 level $CGLVL matches" "$g-cg" -eq "$(cnt "$g-all")"
 		check_cnt "$g: full socket, no ancestor at level $((CGLVL + 5)): BREAK" "$g-cgdeep" -eq 0
 	fi
+	if [ "$HAVE_OWNER" = 1 ]; then
+		check_cnt "$g: full socket of root: socket uid 0 matches" "$g-uid" -eq "$(cnt "$g-all")"
+		check_cnt "$g: full socket of root: socket gid 0 matches" "$g-gid" -eq "$(cnt "$g-all")"
+	fi
 done
 check_cnt "none: no socket, nothing matches" none-t0 -eq 0
 check_cnt "none: no socket, 'socket mark' BREAK" none-mark -eq 0
+if [ "$HAVE_OWNER" = 1 ]; then
+	check_cnt "none: no socket, 'socket uid' BREAK" none-uid -eq 0
+fi
 
 # --- tear down -----------------------------------------------------------------
 # the router's netns goes first, ruleset and all; its end of the veth pair

@@ -219,7 +219,7 @@ raw_drop()
 		if [ "$rc" -ne 0 ]; then
 			if [ "${NFTP_MODE:-}" = ref ] && [[ "$out" == "REJECTED errno=EOPNOTSUPP "* ]]; then
 				echo "N/A: socket $key: the in-tree nft_socket of $(uname -r) refuses the key ($out)"
-				return
+				return 2
 			fi
 			fail "$desc: $out"
 			return
@@ -240,11 +240,13 @@ raw_drop()
 	flush_ruleset "$nsrouter"
 }
 
+# raw_drop returns 2 in a reference run, where the keys are refused: once
+# is enough to show it
 if [ "$VIA" = raw ]; then
 	for v in 4 6; do
 		for p in tcp udp; do
-			raw_drop "$v" "$p" uid 1001
-			raw_drop "$v" "$p" gid 1001
+			raw_drop "$v" "$p" uid 1001 && raw_drop "$v" "$p" gid 1001 ||
+				[ $? -ne 2 ] || break 2
 		done
 	done
 else

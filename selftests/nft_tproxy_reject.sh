@@ -15,7 +15,8 @@
 #   same transaction or later from either side.
 #   nft rejects in userspace: bridge/netdev/arp tables, no transport match,
 #   no address and no port (JSON), address ranges, inet address without family.
-#   nfnl_raw.py sends what nft refuses straight to the kernel: bridge/netdev/
+#   nfnl_raw.py sends what nft refuses straight to the kernel (also nft-tproxy's
+#   flags attribute: unknown bits, fail-closed listed back): bridge/netdev/
 #   arp tables, missing family/registers, family mismatch, UNSPEC family with
 #   an address, bad registers, hooks; and checks what the kernel accepts.
 
@@ -376,6 +377,32 @@ raw_ok "ip6 table, 32-bit registers" ip6 "meta l4proto tcp tproxy to [::1]:1080"
 raw_ok "prerouting chain jumping to a chain with tproxy" ip "meta l4proto tcp tproxy to :1080" \
 	--jump-from prerouting --port 1080
 raw_ok "no transport match (nft requires one, the kernel does not)" ip "tproxy to :1080" --no-l4 --port 1080
+
+# nft-tproxy's NFTA_TPROXY_NFTP_FLAGS.  Ours: an unknown bit is refused (it
+# must not load as a rule without it), after the family checks and before
+# the registers; flags are dumped only when set (a stock nft does not show
+# them).  The in-tree module ignores the attribute: the rule loads, fail-open.
+fc=""
+nft_ext fail-closed && fc=" fail-closed"
+if [ "${NFTP_MODE:-}" = ref ]; then
+	raw_ok "fail-closed flag: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
+		--port 1080 --tproxy-flags 1
+	raw_ok "unknown flag bit: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
+		--port 1080 --tproxy-flags 2
+	echo "N/A: tproxy flags (fail-closed): the in-tree nft_tproxy of $(uname -r) ignores the attribute"
+else
+	raw "unknown flag bit 0x2" EOPNOTSUPP --port 1080 --tproxy-flags 2
+	raw "fail-closed and an unknown bit 0x80000000" EOPNOTSUPP --port 1080 --tproxy-flags 0x80000001
+	raw "flags, ip table, ip6 family (family checked first)" EINVAL --tproxy-family ip6 --port 1080 --tproxy-flags 2
+	raw "unknown flag bit and a bad register (flags checked first)" EOPNOTSUPP \
+		--port 1080 --port-reg 24 --tproxy-flags 4
+	raw "fail-closed, no register" EINVAL --tproxy-flags 1
+	raw "fail-closed, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 1
+	raw_ok "fail-closed, port" ip "meta l4proto tcp tproxy to :1080$fc" --port 1080 --tproxy-flags 1
+	raw_ok "fail-closed, inet table, ip6 address and port" inet \
+		"meta l4proto tcp tproxy ip6 to [::1]:1080$fc" --tproxy-family ip6 --addr ::1 --port 1080 --tproxy-flags 1
+	raw_ok "flags 0: a plain rule" ip "meta l4proto tcp tproxy to :1080" --port 1080 --tproxy-flags 0
+fi
 
 unchanged "end" && pass "ruleset equals the baseline after all cases"
 nft_r flush ruleset
