@@ -9,13 +9,18 @@
 # IPv6, run as two users:
 #   :9101  uid 1001, gid 1001
 #   :9102  uid 1002, gid 1003
+#   :9103  uid 1001, gid 1001, TCP IPv4 only, never accepts
 # The client talks to each. Rules in prerouting and input count, per
 # hook/proto/family/port, every packet and those matching socket uid 1001,
 # socket uid 1002, socket gid 1001, socket gid 1003:
 #   TCP SYNs             the listener, a full socket: the owner's keys match
 #                        every one, the other user's none;
-#   TCP data (PSH|ACK)   the accepted socket: the same;
-#   UDP datagrams        the unconnected socket: the same.
+#   TCP data (PSH|ACK)   the accepted socket: the same, but for a segment
+#                        that arrives before the server accepted (at most
+#                        the first of a connection): such a socket has no
+#                        file yet, no owner;
+#   :9103 data           never accepted: no owner, no match;
+#   UDP datagrams        the unconnected socket: the owner's keys match all.
 # Request and TIME_WAIT sockets (no owner: no match) are counted by
 # nft_socket_leak.sh, with its leak checks.
 #
@@ -52,7 +57,7 @@ topology || exit "$ksft_fail"
 # the servers write their ready and log files as their own users
 chmod 1777 "$TMPD"
 umask 000
-owner() { if [ "$1" = 9101 ]; then echo "1001 1001"; else echo "1002 1003"; fi; }
+owner() { if [ "$1" = 9102 ]; then echo "1002 1003"; else echo "1001 1001"; fi; }
 for port in 9101 9102; do
 	read -r uid gid <<< "$(owner "$port")"
 	PEER_WRAP=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
@@ -63,6 +68,9 @@ for port in 9101 9102; do
 	PEER_WRAP=()
 	wait_peers {tcp,udp}-{4,6}-"$port" || exit "$ksft_fail"
 done
+PEER_WRAP=(setpriv --reuid=1001 --regid=1001 --clear-groups)
+start_peer tcp-4-9103 "$nsrouter" tcp "$R1_4:9103" --no-accept || exit "$ksft_fail"
+PEER_WRAP=()
 umask 022
 
 # talk V P PORT: COUNT messages from the client; the server (its user's
@@ -85,7 +93,8 @@ rules()
 	local hook=$1 p v port m n class sel
 	for p in tcp udp; do
 		for v in 4 6; do
-			for port in 9101 9102; do
+			for port in 9101 9102 9103; do
+				[ "$port" = 9103 ] && [ "$p:$v" != tcp:4 ] && continue
 				for class in syn data all; do
 					case $p:$class in
 					tcp:syn) sel="tcp flags & (syn | ack) == syn" ;;
@@ -125,34 +134,45 @@ ruleset()
 	EOF
 }
 
-# check_owner: every counter of the owner's keys equals the packets, the
-# other user's keys count 0, and packets were counted at all
+# check_owner: the owner's keys match every packet (TCP data: all but one
+# at most, which came before the accept; :9103 data: none), the other
+# user's keys none; uid and gid of the owner match the same packets
 check_owner()
 {
-	local hook p v port class n uid gid k
+	local hook p v port class n uid gid k pk want
 	read_counters "$nsrouter"
 	for hook in pre in; do
 		for p in tcp udp; do
 			for v in 4 6; do
-				for port in 9101 9102; do
+				for port in 9101 9102 9103; do
 					read -r uid gid <<< "$(owner "$port")"
 					for class in syn data all; do
 						n="$hook-$p-$v-$port-$class"
-						[ "$(cnt "$n-pkts")" -ge 0 ] || continue
-						if [ "$(cnt "$n-pkts")" -lt 1 ]; then
+						pk=$(cnt "$n-pkts")
+						[ "$pk" -ge 0 ] || continue
+						if [ "$pk" -lt 1 ]; then
 							fail "$n: no packets counted"
 							continue
 						fi
 						for k in u1001 u1002 g1001 g1003; do
-							case $k in
-							"u$uid" | "g$gid")
+							case $port:$class:$k in
+							9103:data:*)
+								check_cnt "$n: never accepted, no owner: socket ${k:0:1}id ${k:1} matches none" \
+									"$n-$k" -eq 0 ;;
+							*:data:"u$uid" | *:data:"g$gid")
+								check_cnt "$n: socket ${k:0:1}id ${k:1} matches all (one may precede accept)" \
+									"$n-$k" -ge $((pk - 1)) ;;
+							*:"u$uid" | *:"g$gid")
 								check_cnt "$n: socket ${k:0:1}id ${k:1} matches every packet" \
-									"$n-$k" -eq "$(cnt "$n-pkts")" ;;
+									"$n-$k" -eq "$pk" ;;
 							*)
 								check_cnt "$n: socket ${k:0:1}id ${k:1} matches none" \
 									"$n-$k" -eq 0 ;;
 							esac
 						done
+						want=$(cnt "$n-u$uid")
+						[ "$port" = 9103 ] || check_cnt "$n: socket gid $gid matches what uid $uid matched" \
+							"$n-g$gid" -eq "$want"
 					done
 				done
 			done
@@ -173,6 +193,11 @@ if [ "$VIA" = nft ]; then
 				done
 			done
 		done
+		# :9103 never accepts: the client's data gets no answer
+		next_sport
+		peer_client "$nsclient" tcp "$(hostport "$R1_4" 9103)" --sport "$SPORT" \
+			--timeout "$DOWN_TIMEOUT" > /dev/null 2>&1 &&
+			fail "IPv4 tcp :9103: an answer from a server that never accepts"
 		check_owner
 	else
 		refused=1

@@ -209,7 +209,7 @@ icmp_passes()
 if [ "${NFTP_MODE:-}" = ref ]; then
 	if [ "$VIA" = nft ]; then
 		flush_ruleset "$nsrouter"
-		if out=$(fc_load "refused" fail-closed 2>&1); then
+		if out=$(fc_ruleset fail-closed nft | ip netns exec "$nsrouter" "$NFT" -f - 2>&1); then
 			fail "patched nft installed a fail-closed rule on the in-tree module"
 			ip netns exec "$nsrouter" "$NFT" list ruleset | indent
 		elif ! grep -q 'nft_tproxy' <<< "$out"; then

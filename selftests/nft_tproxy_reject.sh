@@ -122,13 +122,20 @@ reject()
 		BEFORE=$(nft_r list ruleset)
 		return
 	fi
-	if ! grep -qF -- "$msg" <<< "$out"; then
+	# MSG may list the wordings of several nft releases: A|B
+	local alts m
+	IFS='|' read -r -a alts <<< "$msg"
+	for m in "${alts[@]}"; do
+		grep -qF -- "$m" <<< "$out" && break
+		m=""
+	done
+	if [ -z "$m" ]; then
 		fail "$desc: rejected, but without '$msg'"
 		echo "$out" | indent
 		unchanged "$desc"
 		return
 	fi
-	unchanged "$desc" && pass "$desc: rejected ('$msg'), ruleset unchanged"
+	unchanged "$desc" && pass "$desc: rejected ('$m'), ruleset unchanged"
 }
 
 KERNEL_MSG="Could not process rule: Operation not supported"
@@ -267,8 +274,9 @@ table ip newt {
 }
 EOF
 
+# nft 1.0.x's wording | 1.1's
 reject "tproxy with an address but no family in an inet table" \
-	"ip or ip6 must be specified with address for inet tables." <<-'EOF'
+	"ip or ip6 must be specified with address for inet tables.|specify \`tproxy ip' or 'tproxy ip6' in inet table to disambiguate" <<-'EOF'
 table inet newt {
 	chain c {
 		type filter hook prerouting priority mangle; policy accept;

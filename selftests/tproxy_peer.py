@@ -229,6 +229,10 @@ def tcp_server(args):
     lsock = fmt(lsn.getsockname())
     log("listen %s transparent=%d" % (lsock, int(args.transparent)))
     signal_ready(args.ready_file)
+    if args.no_accept:
+        # connections complete in the kernel and wait in the accept queue
+        while True:
+            time.sleep(3600)
     while True:
         conn, _ = lsn.accept()
         if args.close_listener:
@@ -500,6 +504,8 @@ def main():
     s.add_argument("--log", help="append events (accept, reply, ...) to this file")
     s.add_argument("--close-listener", action="store_true",
                    help="TCP: close the listening socket after the first accept, serve that connection, exit")
+    s.add_argument("--no-accept", action="store_true",
+                   help="TCP: listen, never accept (connections stay in the accept queue, no file)")
     s.add_argument("--close-first", action="store_true",
                    help="TCP: close the connection right after the first reply (server side gets TIME_WAIT)")
     s.add_argument("--idle-timeout", type=float, default=30.0, help="TCP: per-connection idle timeout")
