@@ -9,6 +9,8 @@
 #                                          6.1 kernel, then a scan of its log
 # make check-matrix                        suite on every supported kernel
 # make demo                                a proxied connection, shown
+# make userspace                           the patched libnftnl and nft,
+#                                          into build/userspace/prefix
 # make install                             modules into updates/, depmod
 #
 # KVER defaults to the newest kernel whose headers are installed (never
@@ -50,6 +52,13 @@ check-matrix:
 
 check-debug:
 	scripts/check-debug.sh
+
+# nft-tproxy's patched libnftnl and nft (scripts/build-userspace.sh; the
+# release tarballs from ../shared/upstream, $NFTP_UPSTREAM or
+# USERSPACE_TARBALLS=DIR)
+.PHONY: userspace
+userspace:
+	scripts/build-userspace.sh $(if $(USERSPACE_TARBALLS),--tarballs $(USERSPACE_TARBALLS))
 
 # userspace test tools (tools/*/), into build/tools/
 .PHONY: tools

@@ -8,6 +8,10 @@
 # ADDRESS (IP_TRANSPARENT), and the server's replies reach squid through
 # `socket transparent 1 -> mark 1 -> local route`.  The server's own log
 # must show the client's address, and the response must carry squid's Via.
+# Then the README's ruleset with nft-tproxy's extensions (patched nft, our
+# modules): those replies found by their owner, `socket uid "proxy"`
+# (squid's user), and `tproxy ... fail-closed`: the fetches work the same,
+# and with squid stopped they fail and the server sees nothing.
 
 set -u
 # shellcheck source=selftests/lib.sh
@@ -50,7 +54,8 @@ start_squid()
 	squid_conf
 	ip netns exec "$nsrouter" timeout "$PEER_LIFETIME" \
 		squid -N -f "$SQUID_DIR/squid.conf" > "$SQUID_DIR/stdout" 2>&1 &
-	PID_LIST+=("$!")
+	SQUID_PID=$!
+	PID_LIST+=("$SQUID_PID")
 	if ! busywait 60000 squid_listening; then
 		fail "squid did not start"
 		tail -n 20 "$SQUID_DIR/cache.log" "$SQUID_DIR/stdout" 2>/dev/null | indent
@@ -58,10 +63,12 @@ start_squid()
 	fi
 }
 
-# start_http ID ADDR: a static HTTP server in server1; requests go to ID.log
+# start_http ID ADDR: a static HTTP server in server1 (once); requests go
+# to ID.log
 start_http()
 {
 	local id=$1 addr=$2 ready="$TMPD/$1.ready"
+	[ -e "$ready" ] && return 0
 	mkdir -p "$TMPD/www"
 	echo "content from server1" > "$TMPD/www/index.txt"
 	ip netns exec "$nsserver1" timeout "$PEER_LIFETIME" "$PYTHON" -c '
@@ -94,14 +101,15 @@ fetch()
 		curl -sS -i --max-time "$CLIENT_TIMEOUT" "$1" 2>&1
 }
 
-# case FAMILY SERVER_ADDR CLIENT_ADDR URL
+# case FAMILY SERVER_ADDR CLIENT_ADDR URL [WHAT]
 squid_case()
 {
-	local fam=$1 saddr=$2 caddr=$3 url=$4 out
+	local fam=$1 saddr=$2 caddr=$3 url=$4 what=${5:-} out n0
 	start_http "http$fam" "$saddr" || return
+	n0=$(wc -l < "$TMPD/http$fam.log")
 	out=$(fetch "$url")
 	if ! grep -q "content from server1" <<< "$out"; then
-		fail "IPv$fam: client got no content through squid"
+		fail "IPv$fam$what: client got no content through squid"
 		echo "$out" | indent
 		tail -n 5 "$SQUID_DIR/cache.log" | indent
 		return
@@ -111,11 +119,11 @@ squid_case()
 		echo "$out" | indent
 		return
 	fi
-	pass "IPv$fam: squid intercepted the fetch of $url"
-	if grep -q "client=$caddr " "$TMPD/http$fam.log"; then
-		pass "IPv$fam: server saw the client's address $caddr (squid spoofed it)"
+	pass "IPv$fam$what: squid intercepted the fetch of $url"
+	if tail -n +$((n0 + 1)) "$TMPD/http$fam.log" | grep -q "client=$caddr "; then
+		pass "IPv$fam$what: server saw the client's address $caddr (squid spoofed it)"
 	else
-		fail "IPv$fam: server did not see the client's address $caddr"
+		fail "IPv$fam$what: server did not see the client's address $caddr"
 		indent < "$TMPD/http$fam.log"
 	fi
 }
@@ -138,4 +146,47 @@ start_squid || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt"
 
+# --- the README's ruleset with the extensions --------------------------------
+if ! nft_ext fail-closed || ! nft_ext socket-uid; then
+	echo "SKIP: the README's extension ruleset: $NFT is not nft-tproxy's patched nft"
+	exit "$ret"
+fi
+if [ "${NFTP_MODE:-}" = ref ]; then
+	# the refusal itself: nft_tproxy_failclosed.sh, nft_socket_owner.sh
+	echo "N/A: socket uid and tproxy fail-closed with squid (the in-tree modules of $(uname -r) lack them)"
+	exit "$ret"
+fi
+load_ruleset "$nsrouter" "the README's extension ruleset" <<EOF || exit "$ret"
+flush ruleset
+table inet tproxy {
+	chain prerouting {
+		type filter hook prerouting priority mangle; policy accept;
+		tcp flags & (syn | ack) != syn socket uid "proxy" meta mark set 1 accept
+		tcp dport 80 tproxy ip to :$SQUID_PORT fail-closed meta mark set 1 accept
+		tcp dport 80 tproxy ip6 to :$SQUID_PORT fail-closed meta mark set 1 accept
+	}
+}
+EOF
+squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (socket uid, fail-closed)"
+squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (socket uid, fail-closed)"
+
+# squid stopped: fail-closed, nothing reaches the server
+stop_peer "$SQUID_PID"
+squid_gone() { ! squid_listening; }
+busywait "$BUSYWAIT_TIMEOUT" squid_gone || fail "squid did not stop"
+for fam in 4 6; do
+	if [ "$fam" = 4 ]; then url="http://$S1_4/index.txt"; else url="http://[$S1_6]/index.txt"; fi
+	n0=$(wc -l < "$TMPD/http$fam.log")
+	rc=0
+	ip netns exec "$nsclient" env -u http_proxy -u HTTP_PROXY \
+		curl -sS -i --max-time 3 "$url" > /dev/null 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ] && [ "$(wc -l < "$TMPD/http$fam.log")" -eq "$n0" ]; then
+		pass "IPv$fam: squid stopped, fail-closed: the fetch failed (curl exit $rc), the server saw nothing"
+	else
+		fail "IPv$fam: squid stopped, fail-closed: curl exit $rc, the server logged:"
+		tail -n +$((n0 + 1)) "$TMPD/http$fam.log" | indent
+	fi
+done
+
 exit "$ret"
+
