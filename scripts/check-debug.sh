@@ -62,6 +62,7 @@ kver=$(<"$kdir/release")
 make -s KDIR="$kdir/src" modules
 # userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
 make -s tools
+suite_nft || exit 1
 
 # Under KASAN + kmemleak + lockdep a process start, a namespace or a socket
 # costs 5-10 times what it does on the stock kernel in the same TCG guest

@@ -33,20 +33,8 @@ kver=${kver:-$(scripts/kver.sh)}
 make -s KVER="$kver" modules
 # userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
 make -s tools
-# nft-tproxy's patched nft (nft-patches/), when the upstream release
-# tarballs are there (scripts/build-userspace.sh: ../shared/upstream or
-# $NFTP_UPSTREAM): the extension cases then go through nft syntax.  Without
-# them the distribution's nft runs the suite: the extensions' kernel side
-# goes through selftests/nfnl_raw.py, their nft syntax is reported skipped.
-if [ -z "${NFT:-}" ]; then
-	rc=0
-	scripts/build-userspace.sh || rc=$?
-	case $rc in
-	0) NFT=$(scripts/build-userspace.sh --print-nft) && export NFT ;;
-	3) echo "check: no upstream sources: the distribution's nft, extension syntax skipped" ;;
-	*) echo "check: scripts/build-userspace.sh failed (exit $rc)" >&2; exit 1 ;;
-	esac
-fi
+# the patched nft, or the distribution's (suite_lib.sh)
+suite_nft || exit 1
 
 # run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 900); the VM
 # must outlive them all, whatever the size of the suite.

@@ -1,6 +1,26 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
-# Sourced by check.sh and check-debug.sh: reading a suite run's result.
+# Sourced by check.sh and check-debug.sh: the nft a suite runs with, and
+# reading a suite run's result.
+
+# suite_nft: export NFT, the nft the guest runs the suite with: unless NFT
+# is set, nft-tproxy's patched nft (nft-patches/), which
+# scripts/build-userspace.sh builds when the upstream release tarballs are
+# there (../shared/upstream or $NFTP_UPSTREAM; nothing to do when up to
+# date).  Without them the distribution's nft: the extensions' kernel side
+# then goes through selftests/nfnl_raw.py, their nft syntax is reported
+# skipped.  Returns 1 if the build failed.
+suite_nft()
+{
+	local rc=0
+	[ -z "${NFT:-}" ] || return 0
+	scripts/build-userspace.sh || rc=$?
+	case $rc in
+	0) NFT=$(scripts/build-userspace.sh --print-nft) && export NFT ;;
+	3) echo "no upstream release tarballs: the distribution's nft, the extensions' nft syntax skipped" ;;
+	*) echo "scripts/build-userspace.sh failed (exit $rc)" >&2; return 1 ;;
+	esac
+}
 
 # suite_result LOG RC WHO [EXCUSE_RE]: print "P F S", the counts of the
 # last "N passed, N failed, N skipped" line in LOG, the output of a VM run
