@@ -2,32 +2,33 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # nft-tproxy's userspace: the patched libnftnl and nft that
-# scripts/build-userspace.sh builds, against the running kernel, as root in
-# a fresh network namespace.
+# scripts/build-userspace.sh builds, against the running kernel, as root,
+# each part in a fresh network namespace of its own.
 #
-# - nftables' tests/py (nft-test.py, with the patched libnftables through
-#   its -l option), native and JSON (-j), one PASS/FAIL line per file and
-#   mode with its counts:
+# - nftables' tests/py: nft-test.py from the patched source tree, with the
+#   patched libnftables (its -l option) and -j, which checks each rule
+#   natively (payload, listing) and then in JSON; a PASS/FAIL line per file
+#   with its counts:
 #     upstream's tproxy.t (inet, ip, ip6) and socket.t, unchanged: they
 #     must pass on either kernel side;
-#     ours: socket_cgroupv2.t (no extension, also with the in-tree module;
-#     N/A before 5.13, whose in-tree module has no cgroupv2) and the
-#     extension files tproxy_failclosed.t (inet, ip, ip6) and
+#     ours without extensions, socket_contexts.t and socket_cgroupv2.t
+#     (N/A on in-tree modules before 5.13, which have no cgroupv2);
+#     ours with extensions, tproxy_failclosed.t (inet, ip, ip6) and
 #     socket_owner.t, which must pass with our modules.  With the in-tree
-#     modules (no nftp_core) they cannot pass: every rule of theirs that
-#     should load must be REFUSED instead, native and JSON, with the
-#     message naming nft-tproxy's module, and nothing installed.
+#     modules (no nftp_core) they cannot: every rule of theirs that should
+#     load must be REFUSED instead, native and JSON, with the message
+#     naming nft-tproxy's module, and nothing installed.
 # - nftables' tests/shell cases of testcases/nft-tproxy, each run directly
-#   (NFT set) in a network namespace of its own, its dump compared as
-#   run-tests.sh does.  A case for the other kernel side exits 77 (skipped);
-#   one for this side must not.
-# - in the VM guest (NFTP_IN_VM=1), with nft_tproxy a module: the hint nft
-#   gives when the kernel has no tproxy expression at all (module unloaded,
-#   module autoloading off for the moment).
+#   (NFT set), its dump compared as run-tests.sh does.  A case for the other
+#   kernel side exits 77 (skipped); one for this side must not.
+# - in the VM guest (NFTP_IN_VM=1), nft_tproxy being a module: the hint nft
+#   gives when the kernel has no tproxy expression at all (the module
+#   unloaded, module autoloading off for a moment).
 #
-# Skips (exit 4) when the patched nft is not built (build-userspace.sh
-# --print-nft fails).  Kernel side: nftp_core loaded = ours; NFTP_MODE, when
-# set, must agree.
+# The files and cases run NFTP_USERSPACE_JOBS at a time (default: the
+# number of CPUs).  Skips (exit 4) when the patched nft is not built
+# (scripts/build-userspace.sh --print-nft fails).  Kernel side: nftp_core
+# loaded = ours; NFTP_MODE, when set, must agree.
 
 set -u
 # shellcheck source=selftests/lib.sh
@@ -53,10 +54,48 @@ if [ -n "${NFTP_MODE:-}" ] && [ "$NFTP_MODE" != "$side" ]; then
 fi
 log "kernel $(uname -r), $side modules; $UNFT: $("$UNFT" -V | sed -n 's/^ *nft-tproxy:\t*//p')"
 
-nsu="" nsc=""
-setup_ns nsu
 # nsenter, not ip netns exec: that remounts /sys, hiding /sys/fs/cgroup
 in_ns() { nsenter --net="/run/netns/$1" "${@:2}"; }
+
+# ---------------------------------------------------------------- jobs
+
+JOBS=${NFTP_USERSPACE_JOBS:-$(nproc 2>/dev/null || echo 1)}
+JOB_NAMES=()
+njob=0
+
+# job FUNC ARGS...: run FUNC NS ARGS in the background, NS a network
+# namespace of its own, at most $JOBS at a time; its PASS/FAIL lines are
+# printed, in order, by jobs_report
+job()
+{
+	local name ns
+	njob=$((njob + 1))
+	name=$(printf 'job%03d' "$njob")
+	setup_ns "$name"
+	ns=${!name}
+	JOB_NAMES+=("$name")
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+		wait -n
+	done
+	(
+		ret=$ksft_pass
+		"$1" "$ns" "${@:2}"
+		exit "$ret"
+	) > "$TMPD/$name.out" 2>&1 &
+}
+
+# jobs_report: wait for the jobs, print their output; a failed job fails us
+jobs_report()
+{
+	local name rc=0
+	wait
+	for name in "${JOB_NAMES[@]}"; do
+		cat "$TMPD/$name.out"
+		grep -q '^FAIL: ' "$TMPD/$name.out" && rc=1
+	done
+	JOB_NAMES=()
+	[ "$rc" -eq 0 ] || ret=$ksft_fail
+}
 
 # ---------------------------------------------------------------- tests/py
 
@@ -75,59 +114,23 @@ for f in "${UPSTREAM_PY[@]}" "${OURS_PY[@]}" "${EXT_PY[@]}"; do
 	cp "$SRC/tests/py/$f"* "$PYT/tests/py/$(dirname "$f")/"
 done
 
-# nft_test FILE MODE: run nft-test.py on FILE, MODE native or json;
-# sets PY_OUT (its output), PY_SUMMARY ("N unit tests, E error, W warning")
-# and returns 0 when it has no error and no warning
-nft_test()
-{
-	local f=$1 opt=()
-	[ "$2" = json ] && opt=(-j)
-	PY_OUT=$(in_ns "$nsu" env PYTHONPATH="$PYT/py/src" "$PYTHON" \
-		"$PYT/tests/py/nft-test.py" -N "${opt[@]}" -l "$LIB" "$f" 2>&1)
-	PY_SUMMARY=$(sed -n "s|^$f: \(.* unit tests, .* error, .* warning\)$|\1|p" <<< "$PY_OUT" | tail -n 1)
-	[[ $PY_SUMMARY == *" unit tests, 0 error, 0 warning" ]]
-}
-
+# py_file NS FILE WHAT: nft-test.py -j on FILE, which must have no error
+# and no warning ("N unit tests, E error, W warning")
+# shellcheck disable=SC2317 # called through job()
 py_file()
 {
-	local f=$1 what=$2 mode
-	for mode in native json; do
-		if nft_test "$f" "$mode"; then
-			pass "tests/py $what $f ($mode): $PY_SUMMARY"
-		else
-			fail "tests/py $what $f ($mode): ${PY_SUMMARY:-no summary}"
-			grep -v '^INFO:' <<< "$PY_OUT" | head -n 40 | indent
-		fi
-	done
+	local ns=$1 f=$2 what=$3 out summary
+	out=$(in_ns "$ns" env PYTHONPATH="$PYT/py/src" "$PYTHON" \
+		"$PYT/tests/py/nft-test.py" -N -j -l "$LIB" "$f" 2>&1)
+	summary=$(sed -n "s|^$f: \(.* unit tests, .* error, .* warning\)$|\1|p" <<< "$out" | tail -n 1)
+	if [[ $summary == *" unit tests, 0 error, 0 warning" ]]; then
+		pass "tests/py $what $f (native and JSON): $summary"
+	else
+		fail "tests/py $what $f (native and JSON): ${summary:-no summary}"
+		grep -v '^INFO:' <<< "$out" | head -n 40 | indent
+	fi
 }
 
-for f in "${UPSTREAM_PY[@]}"; do
-	py_file "$f" upstream
-done
-
-# cgroupv2: in-tree since 5.13
-in_ns "$nsu" "$UNFT" -f - <<-'EOF' > /dev/null 2>&1
-	table inet cgprobe {
-		set s {
-			type cgroupsv2
-		}
-		chain c {
-			socket cgroupv2 level 1 @s accept
-		}
-	}
-	EOF
-cg=$?
-in_ns "$nsu" "$UNFT" delete table inet cgprobe > /dev/null 2>&1
-for f in "${OURS_PY[@]}"; do
-	if [ "$f" = inet/socket_cgroupv2.t ] &&
-	   ref_lacks "tests/py $f: socket cgroupv2" "$cg"; then
-		continue
-	fi
-	py_file "$f" ours
-done
-
-# refused_py FILE: every rule FILE (and FILE.json) expects to load must be
-# refused, naming nft-tproxy's module, and nothing may be installed
 cat > "$TMPD/refused.py" <<'EOF'
 import json, os, re, subprocess, sys
 
@@ -215,10 +218,11 @@ print("%d of %d rules refused naming the module (native %d, JSON %d)"
 sys.exit(1 if bad or n == 0 else 0)
 EOF
 
+# shellcheck disable=SC2317 # called through job()
 refused_py()
 {
-	local f=$1 out rc=0
-	out=$(in_ns "$nsu" "$PYTHON" "$TMPD/refused.py" "$UNFT" "$PYT/tests/py/$f" 2>&1) || rc=$?
+	local ns=$1 f=$2 out rc=0
+	out=$(in_ns "$ns" "$PYTHON" "$TMPD/refused.py" "$UNFT" "$PYT/tests/py/$f" 2>&1) || rc=$?
 	if [ "$rc" -eq 0 ]; then
 		pass "tests/py extension $f (in-tree modules): $(tail -n 1 <<< "$out")"
 	else
@@ -227,46 +231,77 @@ refused_py()
 	fi
 }
 
+nsu=""
+setup_ns nsu
+
+# cgroupv2: in-tree since 5.13
+in_ns "$nsu" "$UNFT" -f - <<-'EOF' > /dev/null 2>&1
+	table inet cgprobe {
+		set s {
+			type cgroupsv2
+		}
+		chain c {
+			socket cgroupv2 level 1 @s accept
+		}
+	}
+	EOF
+cg=$?
+in_ns "$nsu" "$UNFT" delete table inet cgprobe > /dev/null 2>&1
+
+t0=$SECONDS
+for f in "${UPSTREAM_PY[@]}"; do
+	job py_file "$f" upstream
+done
+for f in "${OURS_PY[@]}"; do
+	if [ "$f" = inet/socket_cgroupv2.t ] &&
+	   ref_lacks "tests/py $f: socket cgroupv2" "$cg"; then
+		continue
+	fi
+	job py_file "$f" ours
+done
 for f in "${EXT_PY[@]}"; do
 	if [ "$side" = ours ]; then
-		py_file "$f" extension
+		job py_file "$f" extension
 	else
-		refused_py "$f"
+		job refused_py "$f"
 	fi
 done
+jobs_report
+log "tests/py: $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- tests/shell
 
 SHELLDIR=$SRC/tests/shell
 CASES=$SHELLDIR/testcases/nft-tproxy
 
-# the dump of the ruleset a case left, as run-tests.sh compares it
+# shellcheck disable=SC2317 # called through job()
+# check_dumps NS NAME: the ruleset a case left is its dumps, as run-tests.sh
+# compares them, and what it lists loads back
 check_dumps()
 {
-	local ns=$1 name=$2 d=$CASES/dumps/$2
-	if [ -f "$d.nft" ] &&
-	   ! diff -u "$d.nft" <(in_ns "$ns" "$UNFT" list ruleset) > "$TMPD/dump.diff" 2>&1; then
+	local ns=$1 name=$2 d=$CASES/dumps/$2 tmp
+	tmp=$(mktemp -d "$TMPD/dump.XXXXXX")
+	in_ns "$ns" "$UNFT" list ruleset > "$tmp/ruleset"
+	in_ns "$ns" "$UNFT" -j list ruleset > "$tmp/ruleset.json"
+	if [ -f "$d.nft" ] && ! diff -u "$d.nft" "$tmp/ruleset" > "$tmp/diff" 2>&1; then
 		echo "the ruleset is not dumps/$name.nft:"
-		cat "$TMPD/dump.diff"
+		cat "$tmp/diff"
 		return 1
 	fi
 	if [ -f "$d.json-nft" ] &&
-	   ! diff -u "$d.json-nft" <(in_ns "$ns" "$UNFT" -j list ruleset |
-		"$SHELLDIR/helpers/json-sanitize-ruleset.sh" |
-		"$SHELLDIR/helpers/json-pretty.sh") > "$TMPD/dump.diff" 2>&1; then
+	   ! diff -u "$d.json-nft" <("$SHELLDIR/helpers/json-sanitize-ruleset.sh" < "$tmp/ruleset.json" |
+				    "$SHELLDIR/helpers/json-pretty.sh") > "$tmp/diff" 2>&1; then
 		echo "the ruleset is not dumps/$name.json-nft:"
-		cat "$TMPD/dump.diff"
+		cat "$tmp/diff"
 		return 1
 	fi
-	# what it lists loads back
-	in_ns "$ns" "$UNFT" list ruleset > "$TMPD/ruleset"
-	in_ns "$ns" "$UNFT" -j list ruleset > "$TMPD/ruleset.json"
 	in_ns "$ns" "$UNFT" flush ruleset
-	in_ns "$ns" "$UNFT" -c -f "$TMPD/ruleset" || return 1
-	in_ns "$ns" "$UNFT" -j -c -f "$TMPD/ruleset.json" || return 1
+	in_ns "$ns" "$UNFT" -c -f "$tmp/ruleset" || return 1
+	in_ns "$ns" "$UNFT" -j -c -f "$tmp/ruleset.json" || return 1
 }
 
 # a case that must run on this kernel side (not exit 77)
+# shellcheck disable=SC2317 # called through job()
 must_run()
 {
 	case "$side:$1" in
@@ -277,12 +312,12 @@ must_run()
 	return 1
 }
 
+# shell_case NS CASE
+# shellcheck disable=SC2317 # called through job()
 shell_case()
 {
-	local t=$1 name ns out rc=0
+	local ns=$1 t=$2 name out rc=0
 	name=$(basename "$t")
-	setup_ns nsc
-	ns=$nsc
 	out=$(in_ns "$ns" env NFT="$UNFT" DIFF=diff NFT_TEST_BASEDIR="$SHELLDIR" \
 		TMPDIR="$TMPD" bash "$t" 2>&1) || rc=$?
 	if [ "$rc" -eq 77 ]; then
@@ -301,20 +336,14 @@ shell_case()
 	else
 		pass "tests/shell $name"
 	fi
-	ip netns del "$ns" 2>/dev/null
 }
 
-shell_pass=0 shell_total=0
+t0=$SECONDS
 for t in "$CASES"/[0-9]*; do
-	[ -f "$t" ] || continue
-	before=$ret
-	ret=$ksft_pass
-	shell_case "$t"
-	shell_total=$((shell_total + 1))
-	[ "$ret" -eq "$ksft_pass" ] && shell_pass=$((shell_pass + 1))
-	[ "$before" -ne "$ksft_pass" ] && ret=$before
+	[ -f "$t" ] && job shell_case "$t"
 done
-log "tests/shell: $shell_pass of $shell_total cases passed or skipped as they should"
+jobs_report
+log "tests/shell: $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- no module
 
