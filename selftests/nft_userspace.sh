@@ -61,6 +61,7 @@ in_ns() { nsenter --net="/run/netns/$1" "${@:2}"; }
 
 JOBS=${NFTP_USERSPACE_JOBS:-$(nproc 2>/dev/null || echo 1)}
 JOB_NAMES=()
+JOB_NS=()
 njob=0
 
 # job FUNC ARGS...: run FUNC NS ARGS in the background, NS a network
@@ -71,8 +72,12 @@ job()
 	local name ns
 	njob=$((njob + 1))
 	name=$(printf 'job%03d' "$njob")
-	setup_ns "$name"
-	ns=${!name}
+	ns=nftu-$name-$(mktemp -u XXXXXX)
+	# no setup_ns: the jobs need nothing but the namespace, and every exec
+	# counts under TCG
+	ip netns add "$ns" || { fail "cannot create a network namespace"; return; }
+	NS_LIST+=("$ns")
+	JOB_NS+=("$ns")
 	JOB_NAMES+=("$name")
 	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
 		wait -n
@@ -84,16 +89,21 @@ job()
 	) > "$TMPD/$name.out" 2>&1 &
 }
 
-# jobs_report: wait for the jobs, print their output; a failed job fails us
+# jobs_report: wait for the jobs, print their output, delete their
+# namespaces (and so their rules); a failed job fails us
 jobs_report()
 {
-	local name rc=0
+	local name ns rc=0
 	wait
 	for name in "${JOB_NAMES[@]}"; do
 		cat "$TMPD/$name.out"
 		grep -q '^FAIL: ' "$TMPD/$name.out" && rc=1
 	done
+	for ns in "${JOB_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
 	JOB_NAMES=()
+	JOB_NS=()
 	[ "$rc" -eq 0 ] || ret=$ksft_fail
 }
 
@@ -114,37 +124,45 @@ for f in "${UPSTREAM_PY[@]}" "${OURS_PY[@]}" "${EXT_PY[@]}"; do
 	cp "$SRC/tests/py/$f"* "$PYT/tests/py/$(dirname "$f")/"
 done
 
-# py_file NS FILE WHAT: nft-test.py -j on FILE, which must have no error
-# and no warning ("N unit tests, E error, W warning")
+# units FILE: the number of unit tests of a .t file, as nft-test.py counts
+# them (rules and sets)
 # shellcheck disable=SC2317 # called through job()
-py_file()
+units() { grep -Evc '^($|[#:*])' "$PYT/tests/py/$1"; }
+
+# py_files NS WHAT FILE...: nft-test.py -j on the FILEs, in one process
+# (python starts slowly under TCG): each must be "OK", which nft-test.py
+# prints for a file with all its unit tests passed, native (payload,
+# listing) and JSON (payload, listing)
+# shellcheck disable=SC2317 # called through job()
+py_files()
 {
-	local ns=$1 f=$2 what=$3 out summary
+	local ns=$1 what=$2 out summary f
+	shift 2
 	out=$(in_ns "$ns" env PYTHONPATH="$PYT/py/src" "$PYTHON" \
-		"$PYT/tests/py/nft-test.py" -N -j -l "$LIB" "$f" 2>&1)
-	summary=$(sed -n "s|^$f: \(.* unit tests, .* error, .* warning\)$|\1|p" <<< "$out" | tail -n 1)
-	if [[ $summary == *" unit tests, 0 error, 0 warning" ]]; then
-		pass "tests/py $what $f (native and JSON): $summary"
-	else
-		fail "tests/py $what $f (native and JSON): ${summary:-no summary}"
-		grep -v '^INFO:' <<< "$out" | head -n 40 | indent
-	fi
+		"$PYT/tests/py/nft-test.py" -N -j -l "$LIB" "$@" 2>&1)
+	summary=$(grep -E '^[0-9]+ (test files|error)' <<< "$out" | tr -s '\n ' '  ' | sed 's/ $//')
+	for f in "$@"; do
+		if grep -qx "$f: OK" <<< "$out" || grep -qx "$f: .* 0 error, 0 warning" <<< "$out"; then
+			pass "tests/py $what $f (native and JSON): $(units "$f") unit tests"
+		else
+			fail "tests/py $what $f (native and JSON)"
+			grep -F "$f" <<< "$out" | grep -v '^INFO:' | head -n 40 | indent
+		fi
+	done
+	log "tests/py $what: ${summary:-no summary: $(tail -n 1 <<< "$out")}"
 }
 
 cat > "$TMPD/refused.py" <<'EOF'
-import json, os, re, subprocess, sys
+import json, os, re, sys
 
-nft, tfile = sys.argv[1:3]
-want = re.compile(r"^(internal:0:0-0: |/dev/stdin:[0-9:-]+: )?Error: "
+lib, tfile = sys.argv[1:3]
+sys.path.insert(0, sys.argv[3])
+from nftables import Nftables
+
+nft = Nftables(sofile=lib)
+want = re.compile(r"^(internal:0:0-0: )?Error: "
                   r"(tproxy fail-closed|socket uid|socket gid): .*; "
                   r"load nft-tproxy's nft_(tproxy|socket) module$", re.M)
-
-
-def run(args, stdin=None):
-    p = subprocess.run([nft] + args, input=stdin, capture_output=True,
-                       text=True)
-    return p.returncode, p.stdout + p.stderr
-
 
 chains, tables, sets, rules = {}, [], [], []
 for line in open(tfile):
@@ -164,53 +182,52 @@ for line in open(tfile):
             rules.append(r[0])
 
 exprs = {}
-if os.path.exists(tfile + ".json"):
-    for block in open(tfile + ".json").read().split("\n\n"):
-        block = block.strip()
-        if block.startswith("# "):
-            head, body = block.split("\n", 1)
-            exprs[head[2:]] = json.loads(body)
+for block in open(tfile + ".json").read().split("\n\n"):
+    block = block.strip()
+    if block.startswith("# "):
+        head, body = block.split("\n", 1)
+        exprs[head[2:]] = json.loads(body)
 
 counts = {"native": 0, "json": 0}
 bad = 0
 for fam, table, chain in tables:
+    nft.cmd("flush ruleset")
+    setup = "add table %s %s\n" % (fam, table)
+    setup += "add chain %s %s %s { %s; }\n" % (fam, table, chain,
+                                                 chains[chain])
+    for s in sets:
+        name, rest = s.split(" ", 1)
+        setup += "add set %s %s %s { %s; }\n" % (fam, table, name, rest)
+    rc, out, err = nft.cmd(setup)
+    if rc:
+        print("cannot set up %s %s: %s" % (fam, table, err))
+        bad += 1
+        continue
+    before = nft.cmd("list ruleset")[1]
     for r in rules:
         for mode in ("native", "json"):
-            if mode == "json" and r not in exprs:
+            if mode == "native":
+                rc, out, err = nft.cmd("add rule %s %s %s %s"
+                                       % (fam, table, chain, r))
+            elif r in exprs:
+                rc, out, err = nft.json_cmd({"nftables": [{"add": {"rule": {
+                    "family": fam, "table": table, "chain": chain,
+                    "expr": exprs[r]}}}]})
+            else:
                 print("no JSON for '%s'" % r)
                 bad += 1
                 continue
-            run(["flush", "ruleset"])
-            batch = "add table %s %s\n" % (fam, table)
-            batch += "add chain %s %s %s { %s; }\n" % (fam, table, chain,
-                                                         chains[chain])
-            for s in sets:
-                name, rest = s.split(" ", 1)
-                batch += "add set %s %s %s { %s; }\n" % (fam, table, name,
-                                                          rest)
-            rc, out = run(["-f", "-"], batch)
-            if rc:
-                print("cannot set up %s %s: %s" % (fam, table, out))
-                bad += 1
-                continue
-            before = run(["list", "ruleset"])[1]
-            if mode == "native":
-                rc, out = run(["add", "rule", fam, table, chain, r])
-            else:
-                cmd = {"nftables": [{"add": {"rule": {
-                    "family": fam, "table": table, "chain": chain,
-                    "expr": exprs[r]}}}]}
-                rc, out = run(["-j", "-f", "-"], json.dumps(cmd))
-            after = run(["list", "ruleset"])[1]
-            if rc != 1 or not want.search(out) or after != before:
-                print("%s %s (%s): not refused as it should be (exit %d): %s"
-                      % (fam, r, mode, rc, out.strip()))
+            after = nft.cmd("list ruleset")[1]
+            if rc == 0 or not want.search(err) or after != before:
+                print("%s %s (%s): not refused as it should be (rc %d): %s"
+                      % (fam, r, mode, rc, err.strip()))
                 if after != before:
                     print("  and the ruleset changed")
+                    before = after
                 bad += 1
             else:
                 counts[mode] += 1
-run(["flush", "ruleset"])
+nft.cmd("flush ruleset")
 n = len(tables) * len(rules)
 print("%d of %d rules refused naming the module (native %d, JSON %d)"
       % (counts["native"] + counts["json"], 2 * n, counts["native"],
@@ -218,11 +235,15 @@ print("%d of %d rules refused naming the module (native %d, JSON %d)"
 sys.exit(1 if bad or n == 0 else 0)
 EOF
 
+# refused_py NS FILE: every rule FILE (and FILE.json) expects to load must
+# be refused, naming nft-tproxy's module, and nothing may be installed;
+# through the patched libnftables, in one process, as nft-test.py runs
 # shellcheck disable=SC2317 # called through job()
 refused_py()
 {
 	local ns=$1 f=$2 out rc=0
-	out=$(in_ns "$ns" "$PYTHON" "$TMPD/refused.py" "$UNFT" "$PYT/tests/py/$f" 2>&1) || rc=$?
+	out=$(in_ns "$ns" "$PYTHON" "$TMPD/refused.py" "$LIB" "$PYT/tests/py/$f" \
+		"$PYT/py/src" 2>&1) || rc=$?
 	if [ "$rc" -eq 0 ]; then
 		pass "tests/py extension $f (in-tree modules): $(tail -n 1 <<< "$out")"
 	else
@@ -249,23 +270,18 @@ cg=$?
 in_ns "$nsu" "$UNFT" delete table inet cgprobe > /dev/null 2>&1
 
 t0=$SECONDS
-for f in "${UPSTREAM_PY[@]}"; do
-	job py_file "$f" upstream
-done
-for f in "${OURS_PY[@]}"; do
-	if [ "$f" = inet/socket_cgroupv2.t ] &&
-	   ref_lacks "tests/py $f: socket cgroupv2" "$cg"; then
-		continue
-	fi
-	job py_file "$f" ours
-done
-for f in "${EXT_PY[@]}"; do
-	if [ "$side" = ours ]; then
-		job py_file "$f" extension
-	else
+job py_files upstream "${UPSTREAM_PY[@]}"
+if ref_lacks "tests/py inet/socket_cgroupv2.t: socket cgroupv2" "$cg"; then
+	OURS_PY=(inet/socket_contexts.t)
+fi
+job py_files ours "${OURS_PY[@]}"
+if [ "$side" = ours ]; then
+	job py_files extension "${EXT_PY[@]}"
+else
+	for f in "${EXT_PY[@]}"; do
 		job refused_py "$f"
-	fi
-done
+	done
+fi
 jobs_report
 log "tests/py: $((SECONDS - t0)) s"
 
@@ -276,13 +292,18 @@ CASES=$SHELLDIR/testcases/nft-tproxy
 
 # shellcheck disable=SC2317 # called through job()
 # check_dumps NS NAME: the ruleset a case left is its dumps, as run-tests.sh
-# compares them, and what it lists loads back
+# compares them (that what they list loads back is the cases' own business:
+# they all check that)
 check_dumps()
 {
 	local ns=$1 name=$2 d=$CASES/dumps/$2 tmp
 	tmp=$(mktemp -d "$TMPD/dump.XXXXXX")
-	in_ns "$ns" "$UNFT" list ruleset > "$tmp/ruleset"
-	in_ns "$ns" "$UNFT" -j list ruleset > "$tmp/ruleset.json"
+	if [ -f "$d.nft" ]; then
+		in_ns "$ns" "$UNFT" list ruleset > "$tmp/ruleset"
+	fi
+	if [ -f "$d.json-nft" ]; then
+		in_ns "$ns" "$UNFT" -j list ruleset > "$tmp/ruleset.json"
+	fi
 	if [ -f "$d.nft" ] && ! diff -u "$d.nft" "$tmp/ruleset" > "$tmp/diff" 2>&1; then
 		echo "the ruleset is not dumps/$name.nft:"
 		cat "$tmp/diff"
@@ -295,9 +316,6 @@ check_dumps()
 		cat "$tmp/diff"
 		return 1
 	fi
-	in_ns "$ns" "$UNFT" flush ruleset
-	in_ns "$ns" "$UNFT" -c -f "$tmp/ruleset" || return 1
-	in_ns "$ns" "$UNFT" -j -c -f "$tmp/ruleset.json" || return 1
 }
 
 # a case that must run on this kernel side (not exit 77)
@@ -357,8 +375,9 @@ no_module()
 		log "no-module hint: not tested (not in the VM guest, or nft_tproxy is built in)"
 		return 0
 	fi
-	if ! modprobe -r nft_tproxy 2>/dev/null; then
-		log "no-module hint: not tested (nft_tproxy cannot be unloaded)"
+	# the namespaces of the jobs go away asynchronously, with their rules
+	if ! busywait "$BUSYWAIT_TIMEOUT" modprobe -r nft_tproxy 2>/dev/null; then
+		log "no-module hint: not tested (nft_tproxy cannot be unloaded: $(cat /sys/module/nft_tproxy/refcnt) users)"
 		return 0
 	fi
 	modprobe=$(cat /proc/sys/kernel/modprobe)
