@@ -174,8 +174,8 @@ if ! have_tarballs; then
 	  Download the release tarballs from netfilter.org,
 	    https://www.netfilter.org/projects/libnftnl/files/$LIBNFTNL.tar.xz
 	    https://www.netfilter.org/projects/nftables/files/$NFTABLES.tar.xz
-	  into one directory and pass it as --tarballs DIR or NFTP_UPSTREAM=DIR
-	  (or name it $(dirname "$ROOT")/shared/upstream).
+	  into one directory, and pass it as --tarballs DIR or NFTP_UPSTREAM=DIR,
+	  or make it $(dirname "$ROOT")/shared/upstream (the default).
 	EOF
 	exit 3
 fi
