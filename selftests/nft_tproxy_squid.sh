@@ -8,10 +8,11 @@
 # ADDRESS (IP_TRANSPARENT), and the server's replies reach squid through
 # `socket transparent 1 -> mark 1 -> local route`.  The server's own log
 # must show the client's address, and the response must carry squid's Via.
-# Then the README's ruleset with nft-tproxy's extensions (patched nft, our
-# modules): those replies found by their owner, `socket uid "proxy"`
-# (squid's user), and `tproxy ... fail-closed`: the fetches work the same,
-# and with squid stopped they fail and the server sees nothing.
+# The rulesets are the README's, read from README.md: its first, then the
+# one with nft-tproxy's extensions (patched nft, our modules): those
+# replies found by their owner, `socket uid "proxy"` (squid's user), and
+# `tproxy ... fail-closed`: the fetches work the same, and with squid
+# stopped they fail and the server sees nothing.
 
 set -u
 # shellcheck source=selftests/lib.sh
@@ -131,16 +132,17 @@ squid_case()
 checktool "curl --version" "run curl"
 topology || exit "$ret"
 
-load_ruleset "$nsrouter" "squid ruleset" <<EOF || exit "$ret"
-table inet squid {
-	chain prerouting {
-		type filter hook prerouting priority mangle; policy accept;
-		meta l4proto tcp socket transparent 1 meta mark set 1 accept
-		tcp dport 80 tproxy ip to :$SQUID_PORT meta mark set 1 accept
-		tcp dport 80 tproxy ip6 to :$SQUID_PORT meta mark set 1 accept
-	}
+# readme_ruleset N: the Nth ruleset of README.md, from a line "table ..."
+# to the next "}" at the start of a line (its port is squid's, 3129)
+readme_ruleset()
+{
+	echo "flush ruleset"
+	awk -v n="$1" '/^table / { k++ } k == n { print } k == n && /^}/ { exit }' \
+		"$SELFTEST_DIR/../README.md"
 }
-EOF
+readme_ruleset 1 | grep -q "tproxy ip to :$SQUID_PORT" ||
+	{ fail "README.md: no first ruleset diverting to :$SQUID_PORT"; exit "$ret"; }
+load_ruleset "$nsrouter" "the README's first ruleset" < <(readme_ruleset 1) || exit "$ret"
 
 start_squid || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt"
@@ -156,17 +158,11 @@ if [ "${NFTP_MODE:-}" = ref ]; then
 	echo "N/A: socket uid and tproxy fail-closed with squid (the in-tree modules of $(uname -r) lack them)"
 	exit "$ret"
 fi
-load_ruleset "$nsrouter" "the README's extension ruleset" <<EOF || exit "$ret"
-flush ruleset
-table inet tproxy {
-	chain prerouting {
-		type filter hook prerouting priority mangle; policy accept;
-		tcp flags & (syn | ack) != syn socket uid "proxy" meta mark set 1 accept
-		tcp dport 80 tproxy ip to :$SQUID_PORT fail-closed meta mark set 1 accept
-		tcp dport 80 tproxy ip6 to :$SQUID_PORT fail-closed meta mark set 1 accept
-	}
-}
-EOF
+if ! readme_ruleset 2 | grep -q 'socket uid "proxy"' || ! readme_ruleset 2 | grep -q fail-closed; then
+	fail "README.md: no second ruleset with socket uid \"proxy\" and fail-closed"
+	exit "$ret"
+fi
+load_ruleset "$nsrouter" "the README's extension ruleset" < <(readme_ruleset 2) || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (socket uid, fail-closed)"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (socket uid, fail-closed)"
 
