@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "nftp_internal.h"
+#include "nftp_version.h"
 
 /*
  * UDP has no listen state.  A connected socket stands for an established
@@ -173,4 +174,5 @@ bool nftp_flow_from_skb(const struct sk_buff *skb, unsigned int thoff,
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("nft-tproxy developers");
+MODULE_VERSION(NFTP_VERSION);
 MODULE_DESCRIPTION("Socket lookup and transparent redirect core for nft-tproxy");

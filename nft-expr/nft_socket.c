@@ -17,6 +17,7 @@
 
 #include "compat.h"
 #include "nftp_core.h"
+#include "nftp_version.h"
 
 struct nft_socket {
 	u8	key;
@@ -269,5 +270,6 @@ module_exit(nft_socket_module_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("nft-tproxy developers");
+MODULE_VERSION(NFTP_VERSION);
 MODULE_DESCRIPTION("nf_tables socket expression (nft-tproxy)");
 MODULE_ALIAS_NFT_EXPR("socket");

@@ -43,6 +43,18 @@ mkdir -p "$out/gen"
 rm -rf "$out/kmod" "$out/nft-expr" "$out/include"
 tar -C "$top" -cf - Kbuild kmod nft-expr include | tar -C "$out" -xf -
 
+# The version modinfo shows, and DKMS compares with the in-tree module's
+# (which has none: with none of ours either, DKMS refuses to replace it).
+# dkms.conf's PACKAGE_VERSION is the one place it is kept.
+ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")
+[ -n "$ver" ] || { echo "build-modules: no PACKAGE_VERSION in $top/dkms.conf" >&2; exit 1; }
+printf '#define NFTP_VERSION "%s"\n' "$ver" >"$out/gen/nftp_version.h.new"
+if cmp -s "$out/gen/nftp_version.h.new" "$out/gen/nftp_version.h"; then
+	rm "$out/gen/nftp_version.h.new"
+else
+	mv "$out/gen/nftp_version.h.new" "$out/gen/nftp_version.h"
+fi
+
 gen=$out/gen/compat_gen.h
 # Probe again when the probes or the headers changed: distributions change
 # APIs within one stable series (Debian's 6.1.184, 6.1.191, 6.12.101).
