@@ -11,7 +11,8 @@
 # make demo                                a proxied connection, shown
 # make userspace                           the patched libnftnl and nft,
 #                                          into build/userspace/prefix
-# make install                             modules into updates/, depmod
+# make install / make uninstall            modules into (out of) updates/dkms,
+#                                          depmod; refused if DKMS owns them
 #
 # KVER defaults to the newest kernel whose headers are installed (never
 # `uname -r`: the host may be a kernel without modules, as ours is).
@@ -23,7 +24,7 @@ KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 B := build/$(KVER)
 
-.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install clean deps
+.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install uninstall clean deps
 
 all: modules
 
@@ -74,10 +75,12 @@ load:
 demo:
 	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
 
+# into /lib/modules/$(KVER)/updates/dkms, where DKMS puts them too
 install: modules
-	install -d $(DESTDIR)/lib/modules/$(KVER)/updates/nft-tproxy
-	install -m 644 $(B)/kmod/*.ko $(B)/nft-expr/*.ko $(DESTDIR)/lib/modules/$(KVER)/updates/nft-tproxy/
-	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+	DESTDIR=$(DESTDIR) scripts/install-modules.sh install $(KVER) $(B)
+
+uninstall:
+	DESTDIR=$(DESTDIR) scripts/install-modules.sh uninstall $(KVER) $(B)
 
 clean:
 	rm -rf build
