@@ -35,6 +35,12 @@ make -s KVER="$kver" modules
 make -s tools
 # the patched nft, or the distribution's (suite_lib.sh)
 suite_nft || exit 1
+# selftests/nft_install.sh's DKMS build, on the host (exit 3: no headers
+# here for this kernel, the test skips its dkms steps; a failed build
+# leaves build/dkms/<kver>.log, which the test reports)
+if [[ " ${modes[*]} " == *" ours "* ]] && { (($# == 0)) || [[ " $* " == *" nft_install"* ]]; }; then
+	scripts/dkms-stage.sh "$kver" || true
+fi
 
 # run.sh gives each script NFTP_TEST_TIMEOUT seconds (default 900); the VM
 # must outlive them all, whatever the size of the suite.

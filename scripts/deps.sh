@@ -10,6 +10,8 @@ PKGS=(
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd coreutils util-linux
 	# kernel to boot and to build against
 	linux-image-amd64 linux-headers-amd64 make gcc libmnl-dev
+	# the DKMS install the README gives (selftests/nft_install.sh)
+	dkms
 	# userspace used by the tests inside the guest
 	nftables iproute2 socat python3 procps iputils-ping squid curl
 )

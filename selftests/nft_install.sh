@@ -1,0 +1,251 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installing nft-tproxy as the README says, with Debian's own tools, in the
+# VM guest (whose root is a throw-away overlay). Each state is checked the
+# way a user meets it: a ruleset using tproxy and socket autoloads the
+# modules, we check which stack that is, and a TCP connection (IPv4 and
+# IPv6) from the client to server1:8080 reaches the transparent proxy with
+# its original destination.
+#   in-tree   before anything is installed: the in-tree modules load.
+#   dkms      `dkms install` of the tree scripts/dkms-stage.sh built on the
+#             host (the README's `dkms add` + `dkms build`, in private
+#             trees): all three modules in updates/dkms, ours load
+#             (version of dkms.conf, nftp_core, out-of-tree taint).
+#             Debian's dkms once refused nft_tproxy/nft_socket there ("exactly
+#             matches what is already found in kernel"): with no version on
+#             either side it took ours for the in-tree module.
+#   refused   while DKMS owns those files, `make install` and `make
+#             uninstall` refuse and name the dkms command.
+#   removed   `dkms remove`: the in-tree modules load again.
+#   make      `make install` (scripts/install-modules.sh, which the target
+#             runs after the build) into the same directory: ours load.
+#   uninstall `make uninstall`: the in-tree modules load again.
+# depmod runs for real at each step, on the guest's module tree cut down to
+# kernel/{arch,crypto,lib,net} and veth: over all ~4000 modules it takes 1-2
+# minutes under TCG. The tree and the harness's modules are put back at the
+# end. Without a DKMS build for the kernel (the newest one has its headers
+# only in a chroot) the dkms steps are skipped and said so.
+# Reference run: there is nothing of ours to install (skip).
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ "${NFTP_MODE:-}" = ours ] || skip_all "installs nft-tproxy's modules: nothing to do with the in-tree ones"
+[ "${NFTP_IN_VM:-}" = 1 ] || skip_all "writes to /lib/modules: runs only in the scripts/vm-run guest"
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+checktool "depmod --version" "run test without kmod"
+
+ROOT=${NFTP_ROOT:?}
+KVER=$(uname -r)
+MODDIR=/lib/modules/$KVER
+VER=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$ROOT/dkms.conf")
+STAGE=$ROOT/build/dkms/$KVER
+DKMS=(--sourcetree "$STAGE/src" --dkmstree "$STAGE/tree")
+INSTALL=(env NFTP_DKMS_TREE="$STAGE/tree" "$ROOT/scripts/install-modules.sh")
+BUILD=${NFTP_BUILD:-$ROOT/build/$KVER}
+KFULL=/run/nftp-kernel-full
+KCUT=$TMPD/kernel
+PORT=12345
+
+# ------------------------------------------------------------------ helpers
+
+# unload: flush the rules that pin the modules, then unload whichever stack
+# is loaded (rule destruction is deferred: retry)
+# shellcheck disable=SC2317 # called through busywait
+try_unload()
+{
+	rmmod nft_tproxy nft_socket 2>/dev/null
+	rmmod nftp_core nf_tproxy_ipv4 nf_tproxy_ipv6 nf_socket_ipv4 nf_socket_ipv6 2>/dev/null
+	local m
+	for m in nft_tproxy nft_socket nftp_core nf_tproxy_ipv4 nf_socket_ipv4; do
+		[ -d "/sys/module/$m" ] && return 1
+	done
+	return 0
+}
+unload()
+{
+	flush_ruleset "$nsrouter" 2>/dev/null
+	busywait "$BUSYWAIT_TIMEOUT" try_unload && return 0
+	fail "$1: cannot unload the stack loaded now"
+	return 1
+}
+
+# cut_tree: the guest's kernel/ modules cut down (see the top); the
+# harness's copies of ours (updates/nft-tproxy) out of the way
+cut_tree()
+{
+	local d
+	mkdir -p "$KFULL" "$KCUT/drivers/net"
+	mount --bind "$MODDIR/kernel" "$KFULL" || return 1
+	for d in arch crypto lib net; do
+		ln -s "$KFULL/$d" "$KCUT/$d"
+	done
+	ln -s "$KFULL"/drivers/net/veth.ko* "$KCUT/drivers/net/"
+	mount --bind "$KCUT" "$MODDIR/kernel" || return 1
+	rm -rf "$MODDIR/updates/nft-tproxy"
+	depmod -a "$KVER"
+}
+
+# restore: the whole tree, and ours loaded as the harness left them
+# shellcheck disable=SC2317 # called by lib.sh's EXIT trap
+restore()
+{
+	unload restore
+	mountpoint -q "$MODDIR/kernel" && umount "$MODDIR/kernel"
+	mountpoint -q "$KFULL" && umount "$KFULL"
+	rm -rf "$MODDIR/updates/dkms"
+	"$ROOT/scripts/guest-load-modules" ours > "$TMPD/restore.log" 2>&1 ||
+		{ echo "FAIL: restore: guest-load-modules ours failed"; indent < "$TMPD/restore.log"; }
+}
+
+ruleset()
+{
+	cat <<-EOF
+	table inet install {
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			meta l4proto tcp socket transparent 1 meta mark set 1 accept
+			meta nfproto ipv4 tcp dport 8080 tproxy ip to :$PORT meta mark set 1 accept
+			meta nfproto ipv6 tcp dport 8080 tproxy ip6 to :$PORT meta mark set 1 accept
+		}
+	}
+	EOF
+}
+
+# stack_is DESC ours|in-tree: what the ruleset autoloaded
+stack_is()
+{
+	local desc=$1 want=$2 m path taint v bad=''
+	for m in nft_tproxy nft_socket; do
+		[ -d "/sys/module/$m" ] || { bad+=" $m not loaded;"; continue; }
+		path=$(modinfo -n "$m" 2>/dev/null)
+		taint=$(cat "/sys/module/$m/taint")
+		v=$(cat "/sys/module/$m/version" 2>/dev/null)
+		if [ "$want" = ours ]; then
+			[ "$path" = "$MODDIR/updates/dkms/$m.ko" ] || bad+=" modprobe resolves $m to $path;"
+			[[ $taint == *O* ]] || bad+=" $m is not out-of-tree (taint '$taint');"
+			[ "$v" = "$VER" ] || bad+=" $m version '$v', not $VER;"
+		else
+			[[ $path == "$MODDIR/kernel/"* ]] || bad+=" modprobe resolves $m to $path;"
+			[[ $taint != *O* ]] || bad+=" $m is out-of-tree;"
+		fi
+	done
+	if [ "$want" = ours ]; then
+		[ -d /sys/module/nftp_core ] || bad+=" nftp_core not loaded;"
+	else
+		[ -d /sys/module/nftp_core ] && bad+=" nftp_core loaded;"
+	fi
+	if [ -n "$bad" ]; then
+		fail "$desc: not the $want stack:$bad"
+		return 1
+	fi
+	pass "$desc: the ruleset autoloaded the $want modules ($(modinfo -n nft_tproxy))"
+}
+
+# works DESC WANT: load the ruleset, check the stack, proxy v4 and v6
+works()
+{
+	local desc=$1 want=$2
+	load_ruleset "$nsrouter" "$desc" < <(ruleset) || return 1
+	stack_is "$desc" "$want" || return 1
+	next_sport
+	expect_reply "$desc: IPv4 tcp" "$nsclient" tcp "$S1_4:8080" "$SPORT" 1 \
+		proxy "$S1_4:8080" "$C4:$SPORT"
+	next_sport
+	expect_reply "$desc: IPv6 tcp" "$nsclient" tcp "[$S1_6]:8080" "$SPORT" 1 \
+		proxy "[$S1_6]:8080" "[$C6]:$SPORT"
+}
+
+# files_in DESC N: N of our three modules in updates/dkms
+files_in()
+{
+	local n
+	n=$(find "$MODDIR/updates/dkms" -maxdepth 1 \( -name nftp_core.ko -o -name nft_tproxy.ko \
+		-o -name nft_socket.ko \) 2>/dev/null | wc -l)
+	if [ "$n" -eq "$2" ]; then
+		pass "$1: $n of nftp_core, nft_tproxy, nft_socket in updates/dkms"
+	else
+		fail "$1: $n of nftp_core, nft_tproxy, nft_socket in updates/dkms, expected $2:"
+		find "$MODDIR/updates/dkms" 2>&1 | indent
+	fi
+}
+
+# ------------------------------------------------------------------ steps
+
+topology || exit "$ksft_fail"
+start_peer proxy4 "$nsrouter" tcp "0.0.0.0:$PORT" --role proxy --transparent || exit "$ksft_fail"
+start_peer proxy6 "$nsrouter" tcp "[::]:$PORT" --role proxy --transparent || exit "$ksft_fail"
+
+on_exit_hook=restore
+unload "in-tree" || exit "$ksft_fail"
+cut_tree || { fail "cannot cut the module tree down"; exit "$ksft_fail"; }
+
+works "in-tree (nothing installed)" in-tree
+unload "in-tree" || exit "$ksft_fail"
+
+if [ ! -e "$STAGE/stamp" ] && [ -e "$STAGE.log" ]; then
+	fail "dkms: the DKMS build on the host failed (scripts/dkms-stage.sh $KVER):"
+	tail -n 20 "$STAGE.log" | indent
+elif [ ! -e "$STAGE/stamp" ]; then
+	echo "SKIP: dkms: no DKMS build for $KVER in ${STAGE#"$ROOT"/} (scripts/dkms-stage.sh $KVER; the newest kernel has its headers only in a chroot)"
+elif ! command -v dkms > /dev/null; then
+	echo "SKIP: dkms: no dkms here (scripts/deps.sh installs it)"
+else
+	if out=$(dkms install -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
+		pass "dkms install nft-tproxy/$VER -k $KVER"
+	else
+		fail "dkms install nft-tproxy/$VER -k $KVER failed:"
+		echo "$out" | indent
+	fi
+	if grep -q "will not replace" <<< "$out"; then
+		fail "dkms: refused to replace a module:"
+		grep -B2 "will not replace" <<< "$out" | indent
+	fi
+	files_in "dkms install" 3
+	works "dkms install" ours
+
+	for op in install uninstall; do
+		if out=$("${INSTALL[@]}" "$op" "$KVER" "$BUILD" 2>&1); then
+			fail "make $op went ahead while DKMS owns the modules: $out"
+		elif grep -q "dkms remove" <<< "$out"; then
+			pass "make $op refused while DKMS owns the modules, naming 'dkms remove'"
+		else
+			fail "make $op refused without naming 'dkms remove': $out"
+		fi
+	done
+
+	unload "dkms install" || exit "$ksft_fail"
+	if out=$(dkms remove -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
+		pass "dkms remove nft-tproxy/$VER -k $KVER"
+	else
+		fail "dkms remove nft-tproxy/$VER -k $KVER failed:"
+		echo "$out" | indent
+	fi
+	files_in "dkms remove" 0
+	works "dkms remove" in-tree
+	unload "dkms remove" || exit "$ksft_fail"
+fi
+
+if out=$("${INSTALL[@]}" install "$KVER" "$BUILD" 2>&1); then
+	pass "make install: $out"
+else
+	fail "make install failed:"
+	echo "$out" | indent
+fi
+files_in "make install" 3
+works "make install" ours
+unload "make install" || exit "$ksft_fail"
+
+if out=$("${INSTALL[@]}" uninstall "$KVER" "$BUILD" 2>&1); then
+	pass "make uninstall: $out"
+else
+	fail "make uninstall failed:"
+	echo "$out" | indent
+fi
+files_in "make uninstall" 0
+works "make uninstall" in-tree
+
+exit "$ret"
