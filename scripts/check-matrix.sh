@@ -15,7 +15,9 @@
 #
 # Logs: build/logs/check-<kver>-<mode>.{log,status} (per run, by check.sh),
 # build/logs/matrix-<kver>.log (check.sh's whole output, build included),
-# build/logs/matrix.txt (the table).  Exit 1 if anything failed.
+# build/logs/matrix.txt (the table).  Then scripts/host-checks.sh once
+# (build/logs/host-checks.log), its lines counted with the cells.  Exit 1
+# if anything failed.
 #
 # usage: check-matrix.sh [--kernels "5.10 6.1 6.12 newest"] [--ref "6.1"]
 #                        [TEST...]
@@ -103,6 +105,11 @@ for k in "${kvers[@]}"; do
 	scripts/check.sh --kver "$k" "${only[@]}" "$@" 2>&1 | tee "$logs/matrix-$k.log"
 	set -e
 done
+# The harness's own host-side checks (scripts/host-checks.sh), once.
+if ! ((report)); then
+	echo "=== check-matrix: host checks (${kvers[0]}) ==="
+	scripts/host-checks.sh --kver "${kvers[0]}" 2>&1 | tee "$logs/host-checks.log"
+fi
 t_total=$((SECONDS - t0))
 
 # ---------------------------------------------------------------- table
@@ -189,6 +196,18 @@ for k in "${kvers[@]}"; do
 	done
 done
 
+# host-checks.sh's lines count as cells of their own
+host_lines=()
+if [ -r "$logs/host-checks.log" ]; then
+	mapfile -t host_lines < <(grep -E '^(not )?ok [0-9]+ ' "$logs/host-checks.log")
+	for line in "${host_lines[@]}"; do
+		case $line in
+		not*) failed=$((failed + 1)) ;;
+		*) passed=$((passed + 1)) ;;
+		esac
+	done
+fi
+
 # Column widths: one for the names, one for every cell.
 nw=6
 for r in "${rows[@]}" "vm-run exit" "minutes"; do
@@ -246,6 +265,7 @@ table() {
 	done
 	echo
 	echo
+	((${#host_lines[@]})) && printf 'host check: %s\n' "${host_lines[@]}"
 	echo "n/a: a case the in-tree module of that kernel predates (reference runs only;"
 	echo "with our modules an N/A is a failure).  -: not run (check-matrix.sh --ref)."
 	echo "Logs: build/logs/check-<kernel>-<mode>.log"
