@@ -74,17 +74,22 @@ unload()
 }
 
 # cut_tree: the guest's kernel/ modules cut down (see the top); the
-# harness's copies of ours (updates/nft-tproxy) out of the way
+# harness's copies of ours (updates/nft-tproxy) out of the way.  Bind
+# mounts, not symlinks: dkms looks for the in-tree module it would
+# replace with find, which does not follow symlinks.
+CUT_MOUNTS=()
 cut_tree()
 {
 	local d
 	mkdir -p "$KFULL" "$KCUT/drivers/net"
 	mount --bind "$MODDIR/kernel" "$KFULL" || return 1
 	for d in arch crypto lib net; do
-		ln -s "$KFULL/$d" "$KCUT/$d"
+		mkdir -p "$KCUT/$d"
+		mount --bind "$KFULL/$d" "$KCUT/$d" || return 1
+		CUT_MOUNTS+=("$KCUT/$d")
 	done
-	ln -s "$KFULL"/drivers/net/veth.ko* "$KCUT/drivers/net/"
-	mount --bind "$KCUT" "$MODDIR/kernel" || return 1
+	cp "$KFULL"/drivers/net/veth.ko* "$KCUT/drivers/net/" || return 1
+	mount --rbind "$KCUT" "$MODDIR/kernel" || return 1
 	rm -rf "$MODDIR/updates/nft-tproxy"
 	depmod -a "$KVER"
 }
@@ -94,7 +99,11 @@ cut_tree()
 restore()
 {
 	unload restore
-	mountpoint -q "$MODDIR/kernel" && umount "$MODDIR/kernel"
+	local m
+	mountpoint -q "$MODDIR/kernel" && umount -R "$MODDIR/kernel"
+	for m in "${CUT_MOUNTS[@]}"; do
+		umount "$m"
+	done
 	mountpoint -q "$KFULL" && umount "$KFULL"
 	rm -rf "$MODDIR/updates/dkms"
 	"$ROOT/scripts/guest-load-modules" ours > "$TMPD/restore.log" 2>&1 ||
@@ -195,7 +204,8 @@ elif ! command -v dkms > /dev/null; then
 	echo "SKIP: dkms: no dkms here (scripts/deps.sh installs it)"
 else
 	if out=$(dkms install -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
-		pass "dkms install nft-tproxy/$VER -k $KVER"
+		pass "dkms install nft-tproxy/$VER -k $KVER:"
+		grep -iE 'version|installation|nft_|nftp_' <<< "$out" | indent
 	else
 		fail "dkms install nft-tproxy/$VER -k $KVER failed:"
 		echo "$out" | indent
