@@ -168,6 +168,10 @@ works()
 		proxy "[$S1_6]:8080" "[$C6]:$SPORT"
 }
 
+# took WHAT: how long since the last call (depmod and dkms are slow under TCG)
+T0=$SECONDS
+took() { log "$1 took $((SECONDS - T0)) s"; T0=$SECONDS; }
+
 # files_in DESC N: N of our three modules in updates/dkms
 files_in()
 {
@@ -191,6 +195,7 @@ start_peer proxy6 "$nsrouter" tcp "[::]:$PORT" --role proxy --transparent || exi
 on_exit_hook=restore
 unload "in-tree" || exit "$ksft_fail"
 cut_tree || { fail "cannot cut the module tree down"; exit "$ksft_fail"; }
+took "setting up (topology, proxies, unload, cut tree, depmod)"
 
 works "in-tree (nothing installed)" in-tree
 unload "in-tree" || exit "$ksft_fail"
@@ -203,6 +208,7 @@ elif [ ! -e "$STAGE/stamp" ]; then
 elif ! command -v dkms > /dev/null; then
 	echo "SKIP: dkms: no dkms here (scripts/deps.sh installs it)"
 else
+	took "in-tree"
 	if out=$(dkms install -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
 		pass "dkms install nft-tproxy/$VER -k $KVER:"
 		grep -iE 'version|installation|nft_|nftp_' <<< "$out" | indent
@@ -214,6 +220,7 @@ else
 		fail "dkms: refused to replace a module:"
 		grep -B2 "will not replace" <<< "$out" | indent
 	fi
+	took "dkms install"
 	files_in "dkms install" 3
 	works "dkms install" ours
 
@@ -228,23 +235,27 @@ else
 	done
 
 	unload "dkms install" || exit "$ksft_fail"
+	took "checking ours"
 	if out=$(dkms remove -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
 		pass "dkms remove nft-tproxy/$VER -k $KVER"
 	else
 		fail "dkms remove nft-tproxy/$VER -k $KVER failed:"
 		echo "$out" | indent
 	fi
+	took "dkms remove"
 	files_in "dkms remove" 0
 	works "dkms remove" in-tree
 	unload "dkms remove" || exit "$ksft_fail"
 fi
 
+took "checking in-tree"
 if out=$("${INSTALL[@]}" install "$KVER" "$BUILD" 2>&1); then
 	pass "make install: $out"
 else
 	fail "make install failed:"
 	echo "$out" | indent
 fi
+took "make install"
 files_in "make install" 3
 works "make install" ours
 unload "make install" || exit "$ksft_fail"
@@ -255,6 +266,7 @@ else
 	fail "make uninstall failed:"
 	echo "$out" | indent
 fi
+took "make uninstall"
 files_in "make uninstall" 0
 works "make uninstall" in-tree
 
