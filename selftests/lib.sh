@@ -32,6 +32,8 @@ IO_TIMEOUT=${IO_TIMEOUT:-5}
 PEER_LIFETIME=${PEER_LIFETIME:-$((${NFTP_TEST_TIMEOUT:-300} + 300))}
 
 SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# tproxy_peer.py needs only the standard library: -S (no site module)
+# saves 0.15-0.2 s of each start under TCG, hundreds of them per run
 PEER="$SELFTEST_DIR/tproxy_peer.py"
 
 ret=$ksft_pass
@@ -330,7 +332,7 @@ start_peer()
 	local ready="$TMPD/$id.ready"
 	rm -f "$ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" "$PEER" server \
+	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" -S "$PEER" server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
@@ -366,7 +368,7 @@ peer_client()
 {
 	local ns=$1 proto=$2 dst=$3
 	shift 3
-	ip netns exec "$ns" timeout "$CLIENT_TIMEOUT" "$PYTHON" "$PEER" client \
+	ip netns exec "$ns" timeout "$CLIENT_TIMEOUT" "$PYTHON" -S "$PEER" client \
 		--proto "$proto" --connect "$dst" --timeout "$IO_TIMEOUT" "$@"
 }
 

@@ -155,7 +155,7 @@ unanswered()
 	seen0=$(cnt "seen-$p-$v") leak0=$(cnt "leak-$p-$v")
 	next_sport
 	peer=$(hostport "$c" "$SPORT")
-	out=$(ip netns exec "$nsclient" timeout "$CLIENT_TIMEOUT" "$PYTHON" "$PEER" client \
+	out=$(ip netns exec "$nsclient" timeout "$CLIENT_TIMEOUT" "$PYTHON" -S "$PEER" client \
 		--proto "$p" --connect "$dst" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" 2>&1) || rc=$?
 	read_counters "$nsrouter"
 	local seen=$(($(cnt "seen-$p-$v") - seen0)) leak=$(($(cnt "leak-$p-$v") - leak0))
