@@ -187,6 +187,21 @@ resolves_in_tree()
 	fi
 }
 
+# step DESC CMD...: CMD must succeed; its output (also left in OUT) is shown
+OUT=''
+step()
+{
+	local desc=$1
+	shift
+	if OUT=$("$@" 2>&1); then
+		pass "$desc"
+	else
+		fail "$desc failed:"
+	fi
+	[ -z "$OUT" ] || echo "$OUT" | indent
+	return 0
+}
+
 # files_in DESC N: N of our three modules in updates/dkms
 files_in()
 {
@@ -220,17 +235,9 @@ elif [ ! -e "$STAGE/stamp" ]; then
 elif ! command -v dkms > /dev/null; then
 	echo "SKIP: dkms: no dkms here (scripts/deps.sh installs it)"
 else
-	if out=$(dkms install -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
-		pass "dkms install nft-tproxy/$VER -k $KVER:"
-		grep -iE 'version|installation|nft_|nftp_' <<< "$out" | indent
-	else
-		fail "dkms install nft-tproxy/$VER -k $KVER failed:"
-		echo "$out" | indent
-	fi
-	if grep -q "will not replace" <<< "$out"; then
-		fail "dkms: refused to replace a module:"
-		grep -B2 "will not replace" <<< "$out" | indent
-	fi
+	step "dkms install nft-tproxy/$VER -k $KVER" \
+		dkms install -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}"
+	grep -q "will not replace" <<< "$OUT" && fail "dkms: refused to replace a module (above)"
 	took "dkms install"
 	files_in "dkms install" 3
 	works "dkms install" ours
@@ -245,34 +252,20 @@ else
 
 	unload "dkms install" || exit "$ksft_fail"
 	took "checking ours"
-	if out=$(dkms remove -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}" 2>&1); then
-		pass "dkms remove nft-tproxy/$VER -k $KVER"
-	else
-		fail "dkms remove nft-tproxy/$VER -k $KVER failed:"
-		echo "$out" | indent
-	fi
+	step "dkms remove nft-tproxy/$VER -k $KVER" \
+		dkms remove -m nft-tproxy -v "$VER" -k "$KVER" "${DKMS[@]}"
 	took "dkms remove"
 	files_in "dkms remove" 0
 	resolves_in_tree "dkms remove"
 fi
 
-if out=$("${INSTALL[@]}" install "$KVER" "$BUILD" 2>&1); then
-	pass "make install: $out"
-else
-	fail "make install failed:"
-	echo "$out" | indent
-fi
+step "make install" "${INSTALL[@]}" install "$KVER" "$BUILD"
 took "make install"
 files_in "make install" 3
 works "make install" ours
 unload "make install" || exit "$ksft_fail"
 
-if out=$("${INSTALL[@]}" uninstall "$KVER" "$BUILD" 2>&1); then
-	pass "make uninstall: $out"
-else
-	fail "make uninstall failed:"
-	echo "$out" | indent
-fi
+step "make uninstall" "${INSTALL[@]}" uninstall "$KVER" "$BUILD"
 took "make uninstall"
 files_in "make uninstall" 0
 works "make uninstall" in-tree
