@@ -303,7 +303,7 @@ if [[ -n $cache ]] && ((!check)) && mkdir -p "$cache/userspace" 2> /dev/null &&
 		say "from the cache: $NFT ($cdir)"
 		exit 0
 	fi
-	# keep the three newest builds
+	# keep the two newest builds, and the one about to be made
 	find "$cache/userspace" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' |
 		sort -rn | tail -n +3 | cut -d' ' -f2- | xargs -r rm -rf
 fi
