@@ -32,9 +32,11 @@ IO_TIMEOUT=${IO_TIMEOUT:-5}
 PEER_LIFETIME=${PEER_LIFETIME:-$((${NFTP_TEST_TIMEOUT:-300} + 300))}
 
 SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# tproxy_peer.py needs only the standard library: -S (no site module)
-# saves 0.15-0.2 s of each start under TCG, hundreds of them per run
-PEER="$SELFTEST_DIR/tproxy_peer.py"
+# The python helpers (tproxy_peer.py, nfnl_raw.py, sk_blast.py,
+# pktfuzz.py) need only the standard library: -S (no site module) saves
+# 0.15-0.2 s of each start under TCG, and pyrun, which imports them,
+# their compile (up to 0.5 s: see pyrun).  "${PYRUN[@]}" NAME ARGS...
+PYRUN=("$PYTHON" -S "$SELFTEST_DIR/pyrun")
 
 ret=$ksft_pass
 # netns names, set by setup_ns/topology
@@ -332,7 +334,7 @@ start_peer()
 	local ready="$TMPD/$id.ready"
 	rm -f "$ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" -S "$PEER" server \
+	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
@@ -368,7 +370,7 @@ peer_client()
 {
 	local ns=$1 proto=$2 dst=$3
 	shift 3
-	ip netns exec "$ns" timeout "$CLIENT_TIMEOUT" "$PYTHON" -S "$PEER" client \
+	ip netns exec "$ns" timeout "$CLIENT_TIMEOUT" "${PYRUN[@]}" tproxy_peer client \
 		--proto "$proto" --connect "$dst" --timeout "$IO_TIMEOUT" "$@"
 }
 

@@ -57,7 +57,7 @@ else
 	# has one name: a second hook in the same table is refused)
 	raw_probe()
 	{
-		ip netns exec "$probe_ns" "$PYTHON" "$SELFTEST_DIR/nfnl_raw.py" \
+		ip netns exec "$probe_ns" "${PYRUN[@]}" nfnl_raw \
 			--table "$1" --table-family inet "${@:2}" > /dev/null 2>&1
 	}
 	if ! raw_probe probe_cg --hook prerouting --socket-key cgroupv2 --socket-level 1 &&

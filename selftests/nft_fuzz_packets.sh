@@ -121,7 +121,7 @@ counter_of()
 }
 
 log "sending $COUNT malformed packets (seed $SEED) while valid flows run"
-ip netns exec "$nsclient" timeout 900 "$PYTHON" "$SELFTEST_DIR/pktfuzz.py" \
+ip netns exec "$nsclient" timeout 900 "${PYRUN[@]}" pktfuzz \
 	--ifname eth0 --dst-mac "$rmac" --src4 "$C4" --dst4 "$S1_4,$R1_4" \
 	--src6 "$C6" --dst6 "$S1_6,$R1_6" --count "$COUNT" --seed "$SEED" \
 	> "$TMPD/fuzz.out" 2> "$TMPD/fuzz.err" &

@@ -55,7 +55,6 @@ checktool "ss -V" "run test without ss"
 checktool "nsenter --version" "run nft in a netns without remounting /sys"
 [ -r /proc/slabinfo ] || skip_all "no /proc/slabinfo"
 
-BLAST="$SELFTEST_DIR/sk_blast.py"
 BLAST_ACK=0x12345678		# the ACK number of sk_blast.py's ACKs
 NTW=${LEAK_TW:-200}		# TIME_WAIT sockets per family
 NREQ=50				# request sockets per family (listen backlog 64)
@@ -145,7 +144,7 @@ done
 ip netns exec "$nsrouter" sysctl -wq net.ipv4.tcp_synack_retries=10
 for v in 4 6; do
 	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
-	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" tcp --src "$C" --dst "$R1" --dport 8081 --flags syn \
+	out=$(ip netns exec "$nsclient" "${PYRUN[@]}" sk_blast tcp --src "$C" --dst "$R1" --dport 8081 --flags syn \
 		--sports "30001-$((30000 + NREQ))" 2>&1) || { fail "IPv$v: SYNs to :8081: $out"; exit "$ret"; }
 done
 nreq=$(ip netns exec "$nsrouter" ss -Htan state syn-recv | grep -c ':8081 ')
@@ -240,7 +239,7 @@ sent=0 TW1=0
 blast()
 {
 	local n
-	if ! n=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" "$@" --rounds "$ROUNDS" 2>&1); then
+	if ! n=$(ip netns exec "$nsclient" "${PYRUN[@]}" sk_blast "$@" --rounds "$ROUNDS" 2>&1); then
 		fail "sk_blast $*: $n"
 		return 1
 	fi
@@ -254,7 +253,7 @@ blast()
 # here, only the TIME_WAIT sockets answer to :8080.
 for v in 4 6; do
 	if [ "$v" = 4 ]; then R1=$R1_4 C=$C4; else R1=$R1_6 C=$C6; fi
-	out=$(ip netns exec "$nsclient" "$PYTHON" "$BLAST" connect --dst "$R1" --dport 8080 \
+	out=$(ip netns exec "$nsclient" "${PYRUN[@]}" sk_blast connect --dst "$R1" --dport 8080 \
 		--sports "20001-$((20000 + NTW))" 2>&1) || { fail "IPv$v: $NTW connections to :8080: $out"; exit "$ret"; }
 	stop_peer "${tw_pid[v]}"
 	blast tcp --src "$C" --dst "$R1" --dport 8080 --flags ack --sports "20001-$((20000 + NTW))"

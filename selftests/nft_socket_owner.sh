@@ -41,7 +41,6 @@ checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"
 checktool "setpriv --version" "run servers as other users (util-linux setpriv)"
 
-RAW="$SELFTEST_DIR/nfnl_raw.py"
 COUNT=3
 DOWN_TIMEOUT=3
 
@@ -237,7 +236,7 @@ raw_drop()
 	EOF
 	for port in 9101 9102; do
 		desc="nfnl_raw.py: IPv$v $p 'th dport $port socket $key $val drop'"
-		out=$(ip netns exec "$nsrouter" "$PYTHON" "$RAW" --table-family inet --table own --existing \
+		out=$(ip netns exec "$nsrouter" "${PYRUN[@]}" nfnl_raw --table-family inet --table own --existing \
 			--chain pre --nfproto "ipv$v" --l4proto "$p" --dport "$port" --socket-key "$key" \
 			--socket-value "$val" --verdict drop 2>&1)
 		rc=$?

@@ -33,7 +33,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"
 
-RAW="$SELFTEST_DIR/nfnl_raw.py"
 
 nsr=""
 setup_ns nsr
@@ -239,7 +238,7 @@ raw()
 {
 	local desc="kernel: $1" expect=$2 out rc=0 e
 	shift 2
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest "$@" 2>&1) || rc=$?
 	if [ "$rc" -eq 1 ]; then
 		for e in ${expect//|/ }; do
 			case "$out" in
@@ -273,7 +272,7 @@ raw_ok()
 {
 	local desc="kernel: $1" tf=$2 hook=$3 out rc=0
 	shift 3
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" --hook "$hook" "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" "$@" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		RAW_OUT=$out
 		return 1
@@ -295,7 +294,7 @@ raw_ok()
 raw_family_case()
 {
 	local tf=$1 hook=$2 out rc=0
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
 		return

@@ -40,7 +40,6 @@ checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"
 checktool "ping -V" "run test without ping"
 
-RAW="$SELFTEST_DIR/nfnl_raw.py"
 PORT=12345
 COUNT=2
 DOWN_TIMEOUT=3		# seconds a client waits for an answer that must not come
@@ -73,7 +72,7 @@ raw_rule()
 {
 	local desc=$1 out
 	shift
-	if ! out=$(ip netns exec "$nsrouter" "$PYTHON" "$RAW" --table-family inet "$@" 2>&1); then
+	if ! out=$(ip netns exec "$nsrouter" "${PYRUN[@]}" nfnl_raw --table-family inet "$@" 2>&1); then
 		fail "$desc: nfnl_raw.py: $out"
 		return 1
 	fi
@@ -155,7 +154,7 @@ unanswered()
 	seen0=$(cnt "seen-$p-$v") leak0=$(cnt "leak-$p-$v")
 	next_sport
 	peer=$(hostport "$c" "$SPORT")
-	out=$(ip netns exec "$nsclient" timeout "$CLIENT_TIMEOUT" "$PYTHON" -S "$PEER" client \
+	out=$(ip netns exec "$nsclient" timeout "$CLIENT_TIMEOUT" "${PYRUN[@]}" tproxy_peer client \
 		--proto "$p" --connect "$dst" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" 2>&1) || rc=$?
 	read_counters "$nsrouter"
 	local seen=$(($(cnt "seen-$p-$v") - seen0)) leak=$(($(cnt "leak-$p-$v") - leak0))

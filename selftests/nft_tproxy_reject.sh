@@ -27,7 +27,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"
 
-RAW="$SELFTEST_DIR/nfnl_raw.py"
 
 nsr=""
 setup_ns nsr
@@ -293,7 +292,7 @@ raw()
 {
 	local desc="kernel: $1" expect=$2 out rc=0
 	shift 2
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest "$@" 2>&1) || rc=$?
 	case "$rc:$out" in
 	"1:REJECTED errno=$expect "*)
 		unchanged "$desc" && pass "$desc: $out, ruleset unchanged"
@@ -319,7 +318,7 @@ raw_ok()
 {
 	local desc="kernel: $1" tf=$2 listing=$3 out rc=0 got
 	shift 3
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" "$@" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		fail "$desc: expected the kernel to accept it, got (exit $rc): $out"
 		unchanged "$desc"
@@ -341,7 +340,7 @@ raw_ok()
 raw_family_case()
 {
 	local tf=$1 hook=$2 out rc=0
-	out=$(ip netns exec "$nsr" "$PYTHON" "$RAW" --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
 		return

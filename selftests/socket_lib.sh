@@ -105,7 +105,7 @@ start_peer_cg()
 	: > "$TMPD/$id.log"
 	# "${IN_CGROUP[@]}", not the function: a function run with & is a
 	# subshell whose pid stop_peer would kill, leaving the server running
-	"${IN_CGROUP[@]}" "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "$PYTHON" -S "$PEER" server \
+	"${IN_CGROUP[@]}" "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
@@ -127,7 +127,7 @@ start_peer_bg()
 	shift 4
 	rm -f "$TMPD/$id.ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "$PYTHON" -S "$PEER" server \
+	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
 		--proto "$proto" --bind "$bind" --ready-file "$TMPD/$id.ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
