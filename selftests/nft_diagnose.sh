@@ -37,7 +37,7 @@ checktool "ss -V" "run test without iproute2's ss"
 
 DIAG=$SELFTEST_DIR/../scripts/nftp-diagnose
 PORT=12345
-IO_TIMEOUT_NONE=2
+IO_TIMEOUT_NONE=1
 
 # ------------------------------------------------------------------ helpers
 
