@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make [KVER=<release>|KDIR=<build tree>]   build the modules (W=1)
-# make check                               what CI runs: the suite on 5.10,
-#                                          6.1 and the newest Debian kernel
-#                                          (ours), and 6.1's in-tree modules
+# make check                               what CI runs: the suite on 5.10
+#                                          and 6.1 (ours), and 6.1's in-tree
+#                                          modules
 # make check KVER=<release>                suite on ours, then on in-tree
 # make check-debug                         same on a KASAN/kmemleak/lockdep
 #                                          6.1 kernel, then a scan of its log
@@ -36,9 +36,11 @@ deps:
 	scripts/deps.sh
 
 # The CI set (issue 4): the whole matrix does not fit CI's 90 minutes on
-# 2 cores, so the oldest, the distribution's and the newest kernel, with
-# the in-tree reference run on the distribution's.
-CHECK_KERNELS ?= 5.10 6.1 newest
+# 2 cores, so the oldest and the distribution's kernel, with the in-tree
+# reference run on the distribution's.  The newest kernel (another 18-21
+# minutes) went to make check-matrix when the suite outgrew 75 minutes
+# with it; CHECK_KERNELS="5.10 6.1 newest" puts it back.
+CHECK_KERNELS ?= 5.10 6.1
 CHECK_REF ?= 6.1
 
 check:
