@@ -154,8 +154,7 @@ unanswered()
 	seen0=$(cnt "seen-$p-$v") leak0=$(cnt "leak-$p-$v")
 	next_sport
 	peer=$(hostport "$c" "$SPORT")
-	out=$(ip netns exec "$nsclient" timeout "$CLIENT_TIMEOUT" "${PYRUN[@]}" tproxy_peer client \
-		--proto "$p" --connect "$dst" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" 2>&1) || rc=$?
+	out=$(IO_TIMEOUT=$DOWN_TIMEOUT peer_client "$nsclient" "$p" "$dst" --sport "$SPORT" 2>&1) || rc=$?
 	read_counters "$nsrouter"
 	local seen=$(($(cnt "seen-$p-$v") - seen0)) leak=$(($(cnt "leak-$p-$v") - leak0))
 	if [ "$rc" -ne 0 ] && [ "$seen" -gt 0 ] && [ "$leak" -eq 0 ] &&
