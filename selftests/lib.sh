@@ -413,6 +413,39 @@ expect_reply()
 	check_replies "$desc" "$out" "$count" "$role" "$laddr" "$peer"
 }
 
+# check_proxy_reply DESC OUTPUT COUNT DST CLIENT SPORT [SERVER]
+# OUTPUT must be COUNT replies of a `tproxy_peer.py server --proxy` (role
+# proxy) that got CLIENT:SPORT's connection to DST and relayed it to DST
+# from a socket bound to CLIENT's address, so that the server (role SERVER,
+# default server1) saw the client's address and its replies came back.
+check_proxy_reply()
+{
+	local desc=$1 out=$2 count=$3 dst=$4 client=$5 sport=$6 server=${7:-server1}
+	local peer line n=0 bad=0 via=""
+	peer=$(hostport "$client" "$sport")
+	while IFS= read -r line; do
+		[ -z "$line" ] && continue
+		n=$((n + 1))
+		# proxy laddr=DST peer=C:SPORT lsock=... via=C:X upstream=[server1 laddr=DST peer=C:X lsock=DST seq=n] seq=n
+		via=$(sed -n 's/.* via=\([^ ]*\) .*/\1/p' <<< "$line")
+		case "$line" in
+		"proxy laddr=$dst peer=$peer lsock="*" via=$via upstream=[$server laddr=$dst peer=$via lsock=$dst seq=$n] seq=$n") ;;
+		*) bad=1 ;;
+		esac
+		case "$via" in
+		"$(hostport "$client" "")"*) ;;
+		*) bad=1 ;;
+		esac
+	done <<< "$out"
+	if [ "$bad" -eq 0 ] && [ "$n" -eq "$count" ]; then
+		pass "$desc: $server saw the client's address ($via), its replies reached the proxy ($count)"
+		return 0
+	fi
+	fail "$desc: expected $count relayed replies from $server to a socket bound to $client, got:"
+	echo "${out:-<nothing>}" | indent
+	return 1
+}
+
 # next source port for a client: unique per script run
 SPORT=40000
 next_sport() { SPORT=$((SPORT + 1)); }

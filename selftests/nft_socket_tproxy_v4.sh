@@ -101,35 +101,6 @@ set_family()
 	FDST=$(hostport "$S1" 9090)
 }
 
-# check_proxy_reply DESC OUTPUT COUNT: the --proxy replies, relayed from
-# server1 through a socket bound to the client's address
-check_proxy_reply()
-{
-	local desc=$1 out=$2 count=$3 peer line n=0 bad=0 via=""
-	peer=$(hostport "$C" "$SPORT")
-	while IFS= read -r line; do
-		[ -z "$line" ] && continue
-		n=$((n + 1))
-		# proxy laddr=DST peer=C:SPORT lsock=... via=C:X upstream=[server1 laddr=DST peer=C:X lsock=DST seq=n] seq=n
-		via=$(sed -n 's/.* via=\([^ ]*\) .*/\1/p' <<< "$line")
-		case "$line" in
-		"proxy laddr=$DST peer=$peer lsock="*" via=$via upstream=[server1 laddr=$DST peer=$via lsock=$DST seq=$n] seq=$n") ;;
-		*) bad=1 ;;
-		esac
-		case "$via" in
-		"$(hostport "$C" "")"*) ;;
-		*) bad=1 ;;
-		esac
-	done <<< "$out"
-	if [ "$bad" -eq 0 ] && [ "$n" -eq "$count" ]; then
-		pass "$desc: server1 saw the client's address ($via), its replies reached the proxy ($count)"
-		return 0
-	fi
-	fail "$desc: expected $count relayed replies from server1 to a socket bound to $C, got:"
-	echo "${out:-<nothing>}" | indent
-	return 1
-}
-
 # (a) + (c): the proxy (one per family and protocol, started at the
 # beginning) accepts the diverted connection and relays it to server1 from
 # the client's address
@@ -147,7 +118,7 @@ case_divert_spoof()
 		# (a) the proxy answered for server1:8080 and saw the client
 		check_replies "$desc" "$out" 2 proxy "$DST" "$(hostport "$C" "$SPORT")"
 		# (c) through a socket bound to the client's address
-		check_proxy_reply "$desc" "$out" 2
+		check_proxy_reply "$desc" "$out" 2 "$DST" "$C" "$SPORT"
 	fi
 	if peer_log_grep "server1-$P-$V" "peer=$(hostport "$C" "")"; then
 		pass "$desc: server1's log has a peer with the client's address"
