@@ -8,7 +8,8 @@
 # ADDRESS (IP_TRANSPARENT), and the server's replies reach squid through
 # `socket transparent 1 -> mark 1 -> local route`.  The server's own log
 # must show the client's address, and the response must carry squid's Via.
-# The rulesets are the README's, read from README.md: its first, then the
+# The rulesets are the README's, read from README.md: its first,
+# examples/squid.nft, then the
 # one with nft-tproxy's extensions (patched nft, our modules): those
 # replies found by their owner, `socket uid "proxy"` (squid's user), and
 # `tproxy ... fail-closed`: the fetches work the same, and with squid
@@ -147,6 +148,13 @@ load_ruleset "$nsrouter" "the README's first ruleset" < <(readme_ruleset 1) || e
 start_squid || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt"
+
+# examples/squid.nft, its LAN interface the router's client side
+load_ruleset "$nsrouter" "examples/squid.nft" < <(echo "flush ruleset"
+	sed 's|^define LAN_IF = .*|define LAN_IF = "veth0"|' "$SELFTEST_DIR/../examples/squid.nft") ||
+	exit "$ret"
+squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (examples/squid.nft)"
+squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (examples/squid.nft)"
 
 # --- the README's ruleset with the extensions --------------------------------
 if ! nft_ext fail-closed || ! nft_ext socket-uid; then
