@@ -12,7 +12,9 @@
 # make userspace                           the patched libnftnl and nft,
 #                                          into build/userspace/prefix
 # make install / make uninstall            modules into (out of) updates/dkms,
-#                                          depmod; refused if DKMS owns them
+#                                          depmod; refused if DKMS owns them;
+#                                          and install-tools/uninstall-tools
+# make install-tools [PREFIX=/usr/local]   nftp-diagnose and its manual page
 #
 # KVER defaults to the newest kernel whose headers are installed (never
 # `uname -r`: the host may be a kernel without modules, as ours is).
@@ -24,7 +26,8 @@ KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 B := build/$(KVER)
 
-.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install uninstall clean deps
+.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install uninstall \
+	install-tools uninstall-tools clean deps
 
 all: modules
 
@@ -78,11 +81,20 @@ demo:
 	scripts/demo.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
 
 # into /lib/modules/$(KVER)/updates/dkms, where DKMS puts them too
-install: modules
+install: modules install-tools
 	DESTDIR=$(DESTDIR) scripts/install-modules.sh install $(KVER) $(B)
 
-uninstall:
+uninstall: uninstall-tools
 	DESTDIR=$(DESTDIR) scripts/install-modules.sh uninstall $(KVER) $(B)
+
+# nftp-diagnose and its manual page, for every kernel at once
+PREFIX ?= /usr/local
+install-tools:
+	install -D -m 755 scripts/nftp-diagnose $(DESTDIR)$(PREFIX)/sbin/nftp-diagnose
+	install -D -m 644 man/nftp-diagnose.8 $(DESTDIR)$(PREFIX)/share/man/man8/nftp-diagnose.8
+
+uninstall-tools:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/nftp-diagnose $(DESTDIR)$(PREFIX)/share/man/man8/nftp-diagnose.8
 
 clean:
 	rm -rf build

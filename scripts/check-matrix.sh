@@ -203,6 +203,7 @@ if [ -r "$logs/host-checks.log" ]; then
 	for line in "${host_lines[@]}"; do
 		case $line in
 		not*) failed=$((failed + 1)) ;;
+		*"# SKIP"*) skipped=$((skipped + 1)) ;;
 		*) passed=$((passed + 1)) ;;
 		esac
 	done

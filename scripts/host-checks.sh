@@ -7,6 +7,14 @@
 #                  sees it at that path (the guest mounts its own /tmp)
 #   run-checkout   a checkout under /run, which the guest mounts anew, is
 #                  refused at once, with a message that says what to do
+#   install-tools  `make install-tools` puts nftp-diagnose and its manual
+#                  page under DESTDIR/PREFIX, they run, uninstall-tools
+#                  takes them out
+#   diagnose-host  the installed nftp-diagnose on this host's kernel (its
+#                  own tproxy and socket, built in or modules) in a network
+#                  namespace: examples/gateway.nft with its policy routing
+#                  and proxy sockets gives nothing wrong; without the IPv4
+#                  fwmark rule it says that rule is missing
 # usage: host-checks.sh [--kver V]
 set -uo pipefail
 
@@ -16,9 +24,11 @@ kver=${KVER:-}
 kver=${kver:-$("$top/scripts/kver.sh")}
 
 n=0 passed=0 failed=0
-result() { # name ok|detail
+result() { # name ok|skip:why|detail
 	n=$((n + 1))
-	if [ "$2" = ok ]; then
+	if [ "${2#skip:}" != "$2" ]; then
+		echo "ok $n $1 # SKIP ${2#skip:}"
+	elif [ "$2" = ok ]; then
 		echo "ok $n $1"
 		passed=$((passed + 1))
 	else
@@ -56,6 +66,78 @@ if [ "$rc" -ne 0 ] && grep -q "move or clone it elsewhere" <<<"$out"; then
 	result run-checkout ok
 else
 	result run-checkout "vm-run from $runw: exit $rc, $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+fi
+
+inst=$work/inst
+if ! out=$(make -s -C "$work/checkout" install-tools DESTDIR="$inst" PREFIX=/usr 2>&1); then
+	result install-tools "make install-tools: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+elif ! "$inst/usr/sbin/nftp-diagnose" --help | grep -q -- --netns; then
+	result install-tools "the installed nftp-diagnose does not run"
+elif ! man -l "$inst/usr/share/man/man8/nftp-diagnose.8" 2>/dev/null | grep -q "nftp-diagnose"; then
+	result install-tools "man cannot read the installed manual page"
+elif ! make -s -C "$work/checkout" uninstall-tools DESTDIR="$inst" PREFIX=/usr ||
+	[ -n "$(find "$inst" -type f)" ]; then
+	result install-tools "uninstall-tools left $(find "$inst" -type f | tr '\n' ' ')"
+else
+	result install-tools ok
+fi
+
+# diagnose_host DIAG EXAMPLE: inside `unshare -n` (the check below)
+diagnose_host() {
+	local diag=$1 ex=$2 line pid
+	ip link set lo up
+	sed 's/^define LAN_IF = .*/define LAN_IF = "lo"/' "$ex" | nft -f - || return
+	while read -r line; do
+		# shellcheck disable=SC2086 # the command's words
+		${line} || return
+	done < <(sed -n 's/^#   \(ip .*\)$/\1/p' "$ex")
+	# the proxy's sockets: TCP and UDP, IPv4 and IPv6, IP_TRANSPARENT
+	python3 -c '
+import socket, time
+keep = []
+for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(fam, kind)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
+        s.bind((addr, 12345))
+        if kind == socket.SOCK_STREAM:
+            s.listen()
+        keep.append(s)
+open("'"$work/sockets.up"'", "w").close()
+time.sleep(60)' > /dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		[ -e "$work/sockets.up" ] && break
+		sleep 0.1
+	done
+	"$diag" > "$work/diag-good.txt" 2>&1
+	echo "good=$?"
+	ip rule del fwmark 1 lookup 100
+	"$diag" > "$work/diag-norule.txt" 2>&1
+	echo "norule=$?"
+	grep -c "IPv4: no ip rule takes mark 0x1" "$work/diag-norule.txt"
+	kill "$pid"
+}
+
+if ! unshare -n true 2>/dev/null; then
+	result diagnose-host "skip:no network namespace here (unshare -n)"
+elif ! printf '%s\n' 'table ip t {' 'chain c {' 'type filter hook prerouting priority 0' \
+	'meta l4proto tcp tproxy to :1' 'socket transparent 1 accept' '}' '}' |
+	unshare -n nft -f - 2>/dev/null; then
+	result diagnose-host "skip:this host's kernel has no nft tproxy or socket"
+else
+	make -s -C "$work/checkout" install-tools DESTDIR="$inst" PREFIX=/usr > /dev/null 2>&1
+	export -f diagnose_host
+	export work
+	out=$(unshare -n bash -c 'diagnose_host "$@"' _ "$inst/usr/sbin/nftp-diagnose" \
+		"$work/checkout/examples/gateway.nft" 2>&1)
+	if [ "$out" = "$(printf 'good=0\nnorule=1\n1')" ]; then
+		result diagnose-host ok
+	else
+		result diagnose-host "$(tr '\n' ' ' <<<"$out") $(tr '\n' ' ' < "$work/diag-good.txt" 2>/dev/null | tail -c 600)"
+	fi
 fi
 
 echo "$passed passed, $failed failed"
