@@ -20,6 +20,8 @@
 #   make      `make install` (scripts/install-modules.sh, which the target
 #             runs after the build) into the same directory: ours load.
 #   uninstall `make uninstall`: the in-tree modules load again.
+#   not yet   `make install` while the in-tree modules run: make install
+#             and nftp-diagnose say that ours has not taken over yet.
 # depmod runs for real at each step, on the guest's module tree cut down to
 # kernel/{arch,crypto,lib,net} and veth: over all ~4000 modules it takes 1-2
 # minutes under TCG. The tree and the harness's modules are put back at the
@@ -269,5 +271,26 @@ step "make uninstall" "${INSTALL[@]}" uninstall "$KVER" "$BUILD"
 took "make uninstall"
 files_in "make uninstall" 0
 works "make uninstall" in-tree
+
+# An install that has not taken yet: ours installed while the kernel's own
+# runs (the ruleset above keeps it loaded).  make install and nftp-diagnose
+# both say so.
+step "make install, the kernel's own loaded" "${INSTALL[@]}" install "$KVER" "$BUILD"
+took "make install"
+if grep -q "the in-tree nft_tproxy is loaded; ours takes over once it is unloaded" <<< "$OUT"; then
+	pass "make install: says the kernel's own module still runs"
+else
+	fail "make install: no word that the kernel's own module still runs"
+fi
+out=$("$PYTHON" "$ROOT/scripts/nftp-diagnose" --netns "$nsrouter" --nft "$NFT" 2>&1)
+if grep -q "nft_tproxy: nft-tproxy's is installed .* but the kernel's own, loaded before, still runs" <<< "$out"; then
+	pass "nftp-diagnose: ours installed, the kernel's own still running"
+else
+	fail "nftp-diagnose: no warning that ours is installed but the kernel's own runs:"
+	echo "$out" | indent
+fi
+step "make uninstall" "${INSTALL[@]}" uninstall "$KVER" "$BUILD"
+took "make uninstall"
+files_in "make uninstall" 0
 
 exit "$ret"
