@@ -251,6 +251,20 @@ fi
 #                                                   the web server's 198.51.100.80
 #                                                   and 2001:db8:80::80
 WEB4=198.51.100.80 WEB6=2001:db8:80::80
+
+# lan_host NS DEV N [GW]: DEV up as 10.0.1.N/24 and dead:1::N/64, with
+# default routes via .GW
+lan_host()
+{
+	ip -net "$1" link set "$2" up
+	ip -net "$1" addr add "10.0.1.$3/24" dev "$2"
+	ip -net "$1" addr add "dead:1::$3/64" dev "$2" nodad
+	if [ -n "${4:-}" ]; then
+		ip -net "$1" route add default via "10.0.1.$4"
+		ip -net "$1" -6 route add default via "dead:1::$4"
+	fi
+}
+
 nsbclient="" nsbridge="" nsweb=""
 setup_ns nsbclient nsbridge nsweb
 ip link add lan0 netns "$nsbridge" type veth peer name eth0 netns "$nsbclient" || exit "$ksft_fail"
@@ -259,24 +273,14 @@ ip -net "$nsbridge" link add br0 type bridge
 for dev in lan0 wan0; do
 	ip -net "$nsbridge" link set "$dev" master br0 up
 done
-ip -net "$nsbridge" link set br0 up
-ip -net "$nsbridge" addr add 10.0.1.2/24 dev br0
-ip -net "$nsbridge" addr add dead:1::2/64 dev br0 nodad
-ip -net "$nsbridge" route add default via 10.0.1.1
-ip -net "$nsbridge" -6 route add default via dead:1::1
+lan_host "$nsbridge" br0 2 1
 # br_netfilter, if some test loaded it, would run the inet table for the
 # bridged frames too: the example says to keep it out
 for f in iptables ip6tables; do
 	ip netns exec "$nsbridge" sysctl -wq "net.bridge.bridge-nf-call-$f=0" 2> /dev/null
 done
-ip -net "$nsbclient" link set eth0 up
-ip -net "$nsbclient" addr add 10.0.1.99/24 dev eth0
-ip -net "$nsbclient" addr add dead:1::99/64 dev eth0 nodad
-ip -net "$nsbclient" route add default via 10.0.1.1
-ip -net "$nsbclient" -6 route add default via dead:1::1
-ip -net "$nsweb" link set eth0 up
-ip -net "$nsweb" addr add 10.0.1.1/24 dev eth0
-ip -net "$nsweb" addr add dead:1::1/64 dev eth0 nodad
+lan_host "$nsbclient" eth0 99 1
+lan_host "$nsweb" eth0 1
 ip -net "$nsweb" addr add "$WEB4/32" dev lo
 ip -net "$nsweb" addr add "$WEB6/128" dev lo
 
