@@ -15,6 +15,9 @@
 #                  namespace: examples/gateway.nft with its policy routing
 #                  and proxy sockets gives nothing wrong; without the IPv4
 #                  fwmark rule it says that rule is missing
+#   diagnose-static selftests/nft_diagnose.sh --static on this host's kernel:
+#                  each configuration fault it knows, in a namespace (the
+#                  traffic half needs veth pairs: the guest runs it)
 # usage: host-checks.sh [--kver V]
 set -uo pipefail
 
@@ -139,6 +142,13 @@ else
 		result diagnose-host "$(tr '\n' ' ' <<<"$out") $(tr '\n' ' ' < "$work/diag-good.txt" 2>/dev/null | tail -c 600)"
 	fi
 fi
+
+out=$(cd "$work/checkout" && NFT=${NFT:-nft} bash selftests/nft_diagnose.sh --static 2>&1)
+case $? in
+0) result diagnose-static ok ;;
+4) result diagnose-static "skip:$(grep -m1 '^SKIP' <<<"$out")" ;;
+*) result diagnose-static "$(grep -E '^(FAIL|    \|)' <<<"$out" | head -n 8 | tr '\n' ' ')" ;;
+esac
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

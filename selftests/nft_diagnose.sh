@@ -26,6 +26,7 @@
 #              transparent listener, a skuid exemption), with a bridge
 #              under br_netfilter and Docker's chains: those two warnings
 #              only.
+# `nft_diagnose.sh --static` runs only the static half.
 
 set -u
 # shellcheck source=selftests/lib.sh
@@ -109,63 +110,69 @@ ruleset()
 
 # ------------------------------------------------------------------ traffic
 
-topology || exit "$ksft_fail"
-start_peer server1 "$nsserver1" tcp "$S1_4:8080" || exit "$ret"
-start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$ret"
-start_peer proxy "$nsrouter" tcp "0.0.0.0:$PORT" --transparent || exit "$ret"
-PROXY4=$PEER_PID
-start_peer proxy-6 "$nsrouter" tcp "[::]:$PORT" --transparent --role proxy || exit "$ret"
-PROXY6=$PEER_PID
-load_ruleset "$nsrouter" "ruleset" < <(ruleset) || exit "$ret"
+# --static skips this half (no veth pairs, no traffic): scripts/host-checks.sh
+# runs the static one on the host's own kernel
+traffic()
+{
+	topology || exit "$ksft_fail"
+	start_peer server1 "$nsserver1" tcp "$S1_4:8080" || exit "$ret"
+	start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$ret"
+	start_peer proxy "$nsrouter" tcp "0.0.0.0:$PORT" --transparent || exit "$ret"
+	PROXY4=$PEER_PID
+	start_peer proxy-6 "$nsrouter" tcp "[::]:$PORT" --transparent --role proxy || exit "$ret"
+	PROXY6=$PEER_PID
+	load_ruleset "$nsrouter" "ruleset" < <(ruleset) || exit "$ret"
 
-if [ "${NFTP_MODE:-}" = ours ]; then
-	mods="nft_tproxy: nft-tproxy's \\(version [^)]*, with nftp_core\\) is loaded"
-else
-	mods="nft_tproxy: the kernel's own module is loaded"
-fi
-reaches good 4 proxy
-reaches good 6 proxy
-diagnose good "$nsrouter" 0 0 0 "^  ok +modules: $mods" \
-	"ok +routing: IPv4: mark 0x1 -> ip rule pref 32765 -> table 100" \
-	"ok +sockets: IPv6 tcp: \\[::\\]:$PORT \\(IP_TRANSPARENT\\)"
+	if [ "${NFTP_MODE:-}" = ours ]; then
+		mods="nft_tproxy: nft-tproxy's \\(version [^)]*, with nftp_core\\) is loaded"
+	else
+		mods="nft_tproxy: the kernel's own module is loaded"
+	fi
+	reaches good 4 proxy
+	reaches good 6 proxy
+	diagnose good "$nsrouter" 0 0 0 "^  ok +modules: $mods" \
+		"ok +routing: IPv4: mark 0x1 -> ip rule pref 32765 -> table 100" \
+		"ok +sockets: IPv6 tcp: \\[::\\]:$PORT \\(IP_TRANSPARENT\\)"
 
-ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.src_valid_mark=1
-unanswered martian 4
-diagnose martian "$nsrouter" 1 1 0 "FAIL +sysctl: src_valid_mark=1 on veth0: .*'martian source'" \
-	"fix: .*accept_local=1"
-ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.accept_local=1
-reaches "martian, accept_local=1" 4 proxy
-diagnose "martian, accept_local=1" "$nsrouter" 0 0 0
-ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.src_valid_mark=0
-ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.accept_local=0
+	ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.src_valid_mark=1
+	unanswered martian 4
+	diagnose martian "$nsrouter" 1 1 0 "FAIL +sysctl: src_valid_mark=1 on veth0: .*'martian source'" \
+		"fix: .*accept_local=1"
+	ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.accept_local=1
+	reaches "martian, accept_local=1" 4 proxy
+	diagnose "martian, accept_local=1" "$nsrouter" 0 0 0
+	ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.src_valid_mark=0
+	ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.accept_local=0
 
-ip -net "$nsrouter" rule del fwmark 1 lookup 100
-unanswered norule 4
-diagnose norule "$nsrouter" 1 1 0 "FAIL +routing: IPv4: no ip rule takes mark 0x1" \
-	"fix: ip rule add fwmark 0x1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100"
-ip -net "$nsrouter" rule add fwmark 1 lookup 100
+	ip -net "$nsrouter" rule del fwmark 1 lookup 100
+	unanswered norule 4
+	diagnose norule "$nsrouter" 1 1 0 "FAIL +routing: IPv4: no ip rule takes mark 0x1" \
+		"fix: ip rule add fwmark 0x1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100"
+	ip -net "$nsrouter" rule add fwmark 1 lookup 100
 
-ip -net "$nsrouter" route add default via "$S1_4" table 200
-ip -net "$nsrouter" rule add pref 100 lookup 200
-unanswered preempt 4
-diagnose preempt "$nsrouter" 1 1 0 \
-	"FAIL +routing: IPv4: ip rule pref 100 comes before pref 32765 and takes packets with mark 0x1 \\(it looks them up in table 200\\)"
-ip -net "$nsrouter" rule del pref 100
-ip -net "$nsrouter" route del default table 200
+	ip -net "$nsrouter" route add default via "$S1_4" table 200
+	ip -net "$nsrouter" rule add pref 100 lookup 200
+	unanswered preempt 4
+	diagnose preempt "$nsrouter" 1 1 0 \
+		"FAIL +routing: IPv4: ip rule pref 100 comes before pref 32765 and takes packets with mark 0x1 \\(it looks them up in table 200\\)"
+	ip -net "$nsrouter" rule del pref 100
+	ip -net "$nsrouter" route del default table 200
 
-stop_peer "$PROXY4"
-start_peer opaque "$nsrouter" tcp "0.0.0.0:$PORT" || exit "$ret"
-reaches opaque 4 server1
-diagnose opaque "$nsrouter" 1 1 0 \
-	"FAIL +sockets: IPv4 tcp: 0.0.0.0:$PORT on port $PORT has no IP_TRANSPARENT" \
-	"fix: set IP_TRANSPARENT"
-stop_peer "$PEER_PID"
-start_peer proxy "$nsrouter" tcp "0.0.0.0:$PORT" --transparent || exit "$ret"
+	stop_peer "$PROXY4"
+	start_peer opaque "$nsrouter" tcp "0.0.0.0:$PORT" || exit "$ret"
+	reaches opaque 4 server1
+	diagnose opaque "$nsrouter" 1 1 0 \
+		"FAIL +sockets: IPv4 tcp: 0.0.0.0:$PORT on port $PORT has no IP_TRANSPARENT" \
+		"fix: set IP_TRANSPARENT"
+	stop_peer "$PEER_PID"
+	start_peer proxy "$nsrouter" tcp "0.0.0.0:$PORT" --transparent || exit "$ret"
 
-stop_peer "$PROXY6"
-reaches v4only 6 server1
-diagnose v4only "$nsrouter" 1 1 0 \
-	"FAIL +sockets: IPv6 tcp: the rule in table inet tp chain pre \\(handle [0-9]+\\) diverts to port $PORT, but the sockets there \\(0.0.0.0:$PORT\\) take no IPv6 packets"
+	stop_peer "$PROXY6"
+	reaches v4only 6 server1
+	diagnose v4only "$nsrouter" 1 1 0 \
+		"FAIL +sockets: IPv6 tcp: the rule in table inet tp chain pre \\(handle [0-9]+\\) diverts to port $PORT, but the sockets there \\(0.0.0.0:$PORT\\) take no IPv6 packets"
+}
+[ "${1:-}" = --static ] || traffic
 
 # ------------------------------------------------------------------ static
 
@@ -219,8 +226,12 @@ else
 	fail "static: --json: $n"
 fi
 
-bridge=0
-if modprobe br_netfilter 2>/dev/null; then
+# br_netfilter: built in (its sysctls are there), or loaded here
+bridge=0 loaded_brnf=0
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ] && modprobe br_netfilter 2>/dev/null; then
+	loaded_brnf=1
+fi
+if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
 	bridge=1
 	ip -net "$nsdiag" link add br0 type bridge
 	ip netns exec "$nsdiag" sysctl -wq net.bridge.bridge-nf-call-iptables=1
@@ -264,6 +275,7 @@ diagnose "static, corrected" "$nsdiag" 0 0 "${want[@]}" \
 	"ok +sockets: IPv4 tcp: \\*:3129 \\(IP_TRANSPARENT\\)" \
 	"ok +sockets: IPv6 tcp: \\*:3129 \\(IP_TRANSPARENT\\)" \
 	"ok +output: table inet good chain out \\(handle [0-9]+\\): local traffic diverted, the proxy exempt by meta skuid"
-[ "$bridge" = 1 ] && { ip -net "$nsdiag" link del br0; rmmod br_netfilter 2>/dev/null; }
+[ "$bridge" = 1 ] && ip -net "$nsdiag" link del br0
+[ "$loaded_brnf" = 1 ] && rmmod br_netfilter 2>/dev/null
 
 exit "$ret"
