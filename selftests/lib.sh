@@ -322,6 +322,25 @@ load_ruleset()
 
 flush_ruleset() { ip netns exec "$1" "$NFT" flush ruleset; }
 
+# examples/: example NAME [DEFINE=VALUE...] prints examples/NAME.nft with
+# these defines set (each must be there); example_ip NAME the `ip`
+# commands of its header
+EXAMPLES=$SELFTEST_DIR/../examples
+example()
+{
+	local f="$EXAMPLES/$1.nft" d sedargs=(-e "")
+	shift
+	for d in "$@"; do
+		if ! grep -q "^define ${d%%=*} = " "$f"; then
+			echo "example: $f has no define ${d%%=*}" >&2
+			return 1
+		fi
+		sedargs+=(-e "s|^define ${d%%=*} = .*|define ${d%%=*} = ${d#*=}|")
+	done
+	sed "${sedargs[@]}" "$f"
+}
+example_ip() { sed -n 's/^#   \(ip .*\)$/\1/p' "$EXAMPLES/$1.nft"; }
+
 # ------------------------------------------------------------------ peers
 
 # start_peer ID NS PROTO BIND [tproxy_peer.py server args...]

@@ -33,26 +33,6 @@ checktool "ip -V" "run test without iproute2"
 checktool "setpriv --version" "run the proxy as its own user (util-linux setpriv)"
 getent passwd proxy > /dev/null || skip_all "no user proxy (local.nft's PROXY_USER)"
 
-EX=$SELFTEST_DIR/../examples
-
-# example NAME [NAME=VALUE...]: examples/NAME.nft with these defines set
-example()
-{
-	local f="$EX/$1.nft" d sedargs=(-e "")
-	shift
-	for d in "$@"; do
-		if ! grep -q "^define ${d%%=*} = " "$f"; then
-			echo "# $f has no define ${d%%=*}"
-			return
-		fi
-		sedargs+=(-e "s|^define ${d%%=*} = .*|define ${d%%=*} = ${d#*=}|")
-	done
-	sed "${sedargs[@]}" "$f"
-}
-
-# example_ip NAME: the `ip` commands of examples/NAME.nft's header
-example_ip() { sed -n 's/^#   \(ip .*\)$/\1/p' "$EX/$1.nft"; }
-
 # load_example NS NAME [NAME=VALUE...]: NS's policy routing replaced by
 # the example's `ip` commands, and the example's ruleset loaded
 load_example()
@@ -77,8 +57,8 @@ load_example()
 		return 1
 	fi
 	# each example alone, as it is meant to be loaded
-	{ echo "flush ruleset"; example "$name" "$@"; } > "$TMPD/$name.nft"
-	if ! grep -q "^table " "$TMPD/$name.nft"; then
+	if ! { echo "flush ruleset"; example "$name" "$@"; } > "$TMPD/$name.nft" ||
+	   ! grep -q "^table " "$TMPD/$name.nft"; then
 		fail "$name.nft: no ruleset made of it"
 		indent < "$TMPD/$name.nft"
 		return 1
@@ -106,9 +86,10 @@ networkd_ip()
 	END { flush() }' "$1"
 }
 
-NETWORKD=$EX/systemd-networkd/50-tproxy.network
-for f in "$EX"/*.nft; do
-	if diff <(networkd_ip "$NETWORKD" | sort) <(example_ip "$(basename "$f" .nft)" | grep -v "^ip link" | sort) \
+NETWORKD=$EXAMPLES/systemd-networkd/50-tproxy.network
+networkd_ip "$NETWORKD" | sort > "$TMPD/networkd.ip"
+for f in "$EXAMPLES"/*.nft; do
+	if diff "$TMPD/networkd.ip" <(example_ip "$(basename "$f" .nft)" | grep -v "^ip link" | sort) \
 		> "$TMPD/networkd.diff"; then
 		pass "$(basename "$f"): its ip commands are what $(basename "$NETWORKD") sets up"
 	else

@@ -150,9 +150,9 @@ squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt"
 
 # examples/squid.nft, its LAN interface the router's client side
-load_ruleset "$nsrouter" "examples/squid.nft" < <(echo "flush ruleset"
-	sed 's|^define LAN_IF = .*|define LAN_IF = "veth0"|' "$SELFTEST_DIR/../examples/squid.nft") ||
-	exit "$ret"
+{ echo "flush ruleset"; example squid LAN_IF='"veth0"'; } > "$TMPD/squid.nft" ||
+	{ fail "examples/squid.nft: no LAN_IF to set"; exit "$ret"; }
+load_ruleset "$nsrouter" "examples/squid.nft" < "$TMPD/squid.nft" || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (examples/squid.nft)"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (examples/squid.nft)"
 
