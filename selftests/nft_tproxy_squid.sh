@@ -8,12 +8,11 @@
 # ADDRESS (IP_TRANSPARENT), and the server's replies reach squid through
 # `socket transparent 1 -> mark 1 -> local route`.  The server's own log
 # must show the client's address, and the response must carry squid's Via.
-# The rulesets are the README's, read from README.md: its first,
-# examples/squid.nft, then the
-# one with nft-tproxy's extensions (patched nft, our modules): those
-# replies found by their owner, `socket uid "proxy"` (squid's user), and
-# `tproxy ... fail-closed`: the fetches work the same, and with squid
-# stopped they fail and the server sees nothing.
+# The rulesets: the README's first (read from README.md), examples/squid.nft,
+# then the README's one with nft-tproxy's extensions (patched nft, our
+# modules): those replies found by their owner, `socket uid "proxy"`
+# (squid's user), and `tproxy ... fail-closed`: the fetches work the same,
+# and with squid stopped they fail and the server sees nothing.
 
 set -u
 # shellcheck source=selftests/lib.sh
