@@ -1,196 +1,37 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Kernel API drift, absorbed in one place.
+ * Kernel API drift of the socket lookups, absorbed in one place for the
+ * files of nftp_core.  The expression side has its own, nft_compat.h.
  *
  * Every NFTP_HAVE_* comes from compat_gen.h, written at build time by
  * scripts/compat-probe.sh, which compiles kmod/probes/<name>.c against the
- * target headers.  Each probe file names the upstream change it tests for.
- * Probes are built with -Werror and without W=1, yet kernels turn some
- * warnings on by default (6.8, "Makefile.extrawarn: turn on
- * missing-prototypes globally"): so a probe defines only static __used
- * symbols, and fails on the API it tests, nothing else.
- * Logic files use only the nftp_* names below, never a version check.
+ * target headers; each probe file names the upstream change it tests for.
+ * Each variant of an API gets its own small functions; logic files use
+ * only the nftp_* names below, never a version check.
  */
 #ifndef _NFTP_COMPAT_H
 #define _NFTP_COMPAT_H
 
-#include <linux/netfilter.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
-#include <net/netfilter/nf_tables.h>
-#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
-#include <net/netfilter/ipv6/nf_defrag_ipv6.h>
 #include <net/tcp.h>
 #include <net/udp.h>
 
 #include "compat_gen.h"
 
-/* --- nf_tables expression ops ------------------------------------------ */
-
-static inline int nftp_parse_register_load(const struct nft_ctx *ctx,
-					   const struct nlattr *attr,
-					   u8 *sreg, u32 len)
-{
-#if defined(NFTP_HAVE_PARSE_REGISTER_LOAD_CTX)
-	return nft_parse_register_load(ctx, attr, sreg, len);
-#elif defined(NFTP_HAVE_PARSE_REGISTER_LOAD)
-	return nft_parse_register_load(attr, sreg, len);
-#else
-	/* Pre-5.12 without the stable backport: range-check before use,
-	 * the old helpers let a huge register number wrap.
-	 */
-	u32 reg = ntohl(nla_get_be32(attr));
-	int err;
-
-	if (reg > NFT_REG32_15)
-		return -ERANGE;
-	reg = nft_parse_register(attr);
-	err = nft_validate_register_load(reg, len);
-	if (err < 0)
-		return err;
-	*sreg = reg;
-	return 0;
-#endif
-}
-
-static inline int nftp_parse_register_store(const struct nft_ctx *ctx,
-					    const struct nlattr *attr,
-					    u8 *dreg, u32 len)
-{
-#if defined(NFTP_HAVE_PARSE_REGISTER_LOAD_CTX) || \
-	defined(NFTP_HAVE_PARSE_REGISTER_LOAD)
-	/* The store side always took the ctx. */
-	return nft_parse_register_store(ctx, attr, dreg, NULL,
-					NFT_DATA_VALUE, len);
-#else
-	u32 reg = ntohl(nla_get_be32(attr));
-	int err;
-
-	if (reg > NFT_REG32_15)
-		return -ERANGE;
-	reg = nft_parse_register(attr);
-	err = nft_validate_register_store(ctx, reg, NULL, NFT_DATA_VALUE, len);
-	if (err < 0)
-		return err;
-	*dreg = reg;
-	return 0;
-#endif
-}
-
-/* Trailing parameters of .dump and .validate, spliced into prototypes. */
-#ifdef NFTP_HAVE_DUMP_RESET
-#define NFTP_DUMP_EXTRA_ARGS	, bool reset
-#else
-#define NFTP_DUMP_EXTRA_ARGS
-#endif
-
-#ifdef NFTP_HAVE_VALIDATE_DATA
-#define NFTP_VALIDATE_EXTRA_ARGS	, const struct nft_data **data
-#else
-#define NFTP_VALIDATE_EXTRA_ARGS
-#endif
-
 /*
- * Register tracking (5.17, removed again in 2026 and in 6.12.101 stable):
- * read-only expressions say so; one that stores records what its
- * register now holds and is never elided.
+ * TCP.  Until 6.18 the callers pass the netns' hash table; a kernel
+ * without IPv6 declares no IPv6 lookup at all, and never sees an IPv6
+ * packet to look one up for.
  */
-#ifdef NFTP_HAVE_EXPR_REDUCE
-#define NFTP_REDUCE_READONLY	.reduce = NFT_REDUCE_READONLY,
-#define NFTP_REDUCE(fn)		.reduce = fn,
-
-static inline bool nftp_reduce_store(struct nft_regs_track *track,
-				     const struct nft_expr *expr,
-				     u8 dreg, u8 len)
-{
-	nft_reg_track_update(track, expr, dreg, len);
-	return false;
-}
-#else
-#define NFTP_REDUCE_READONLY
-#define NFTP_REDUCE(fn)
-
-struct nft_regs_track;
-static inline bool nftp_reduce_store(struct nft_regs_track *track,
-				     const struct nft_expr *expr,
-				     u8 dreg, u8 len)
-{
-	return false;
-}
-#endif
-
-/*
- * The socket cgroupv2 key and its level attribute (5.13) are part of the
- * ABI we provide on every kernel: their values are fixed by that ABI.
- */
-#ifndef NFTP_HAVE_SOCKET_CGROUPV2
-#define NFT_SOCKET_CGROUPV2	3
-#define NFTA_SOCKET_LEVEL	3
-#undef NFTA_SOCKET_MAX
-#define NFTA_SOCKET_MAX		3
-#endif
-
-/* --- packet info -------------------------------------------------------- */
-
-static inline unsigned int nftp_thoff(const struct nft_pktinfo *pkt)
-{
-#ifdef NFTP_HAVE_PKT_THOFF
-	return nft_thoff(pkt);
-#else
-	return pkt->xt.thoff;
-#endif
-}
-
-static inline u16 nftp_fragoff(const struct nft_pktinfo *pkt)
-{
-#ifdef NFTP_HAVE_PKT_THOFF
-	return pkt->fragoff;
-#else
-	return pkt->xt.fragoff;
-#endif
-}
-
-/* The transport protocol, or 0 where the core did not find one. */
-static inline u8 nftp_l4proto(const struct nft_pktinfo *pkt)
-{
-#ifdef NFTP_HAVE_PKT_L4PROTO_FLAG
-	return pkt->flags & NFT_PKTINFO_L4PROTO ? pkt->tprot : 0;
-#else
-	return pkt->tprot_set ? pkt->tprot : 0;
-#endif
-}
-
-/* --- defragmentation ---------------------------------------------------- */
-
-/* Before 5.13 defrag could not be released: enabling it was forever. */
-static inline void nftp_defrag_ipv4_disable(struct net *net)
-{
-#ifdef NFTP_HAVE_DEFRAG_DISABLE
-	nf_defrag_ipv4_disable(net);
-#endif
-}
-
-static inline void nftp_defrag_ipv6_disable(struct net *net)
-{
-#ifdef NFTP_HAVE_DEFRAG_DISABLE
-	nf_defrag_ipv6_disable(net);
-#endif
-}
-
-/* --- socket lookups ----------------------------------------------------- */
-
 #ifdef NFTP_HAVE_INET_LOOKUP_HASHINFO
-#define NFTP_TCP_HINFO(net)	(net)->ipv4.tcp_death_row.hashinfo,
-#else
-#define NFTP_TCP_HINFO(net)
-#endif
-
 static inline struct sock *
 nftp_tcp4_established(struct net *net, __be32 saddr, __be16 sport,
 		      __be32 daddr, __be16 dport, int dif)
 {
-	return __inet_lookup_established(net, NFTP_TCP_HINFO(net) saddr, sport,
-					 daddr, ntohs(dport), dif, 0);
+	return __inet_lookup_established(net, net->ipv4.tcp_death_row.hashinfo,
+					 saddr, sport, daddr, ntohs(dport),
+					 dif, 0);
 }
 
 static inline struct sock *
@@ -198,17 +39,36 @@ nftp_tcp4_listener(struct net *net, struct sk_buff *skb, int doff,
 		   __be32 saddr, __be16 sport, __be32 daddr, __be16 dport,
 		   int dif)
 {
-	return __inet_lookup_listener(net, NFTP_TCP_HINFO(net) skb, doff,
-				      saddr, sport, daddr, ntohs(dport), dif, 0);
+	return __inet_lookup_listener(net, net->ipv4.tcp_death_row.hashinfo,
+				      skb, doff, saddr, sport, daddr,
+				      ntohs(dport), dif, 0);
+}
+#else
+static inline struct sock *
+nftp_tcp4_established(struct net *net, __be32 saddr, __be16 sport,
+		      __be32 daddr, __be16 dport, int dif)
+{
+	return __inet_lookup_established(net, saddr, sport, daddr,
+					 ntohs(dport), dif, 0);
 }
 
+static inline struct sock *
+nftp_tcp4_listener(struct net *net, struct sk_buff *skb, int doff,
+		   __be32 saddr, __be16 sport, __be32 daddr, __be16 dport,
+		   int dif)
+{
+	return __inet_lookup_listener(net, skb, doff, saddr, sport, daddr,
+				      ntohs(dport), dif, 0);
+}
+#endif
+
+#if !IS_ENABLED(CONFIG_IPV6)
 static inline struct sock *
 nftp_tcp6_established(struct net *net, const struct in6_addr *saddr,
 		      __be16 sport, const struct in6_addr *daddr,
 		      __be16 dport, int dif)
 {
-	return __inet6_lookup_established(net, NFTP_TCP_HINFO(net) saddr, sport,
-					  daddr, ntohs(dport), dif, 0);
+	return NULL;
 }
 
 static inline struct sock *
@@ -216,38 +76,114 @@ nftp_tcp6_listener(struct net *net, struct sk_buff *skb, int doff,
 		   const struct in6_addr *saddr, __be16 sport,
 		   const struct in6_addr *daddr, __be16 dport, int dif)
 {
-	return inet6_lookup_listener(net, NFTP_TCP_HINFO(net) skb, doff,
-				     saddr, sport, daddr, ntohs(dport), dif, 0);
+	return NULL;
+}
+#elif defined(NFTP_HAVE_INET_LOOKUP_HASHINFO)
+static inline struct sock *
+nftp_tcp6_established(struct net *net, const struct in6_addr *saddr,
+		      __be16 sport, const struct in6_addr *daddr,
+		      __be16 dport, int dif)
+{
+	return __inet6_lookup_established(net,
+					  net->ipv4.tcp_death_row.hashinfo,
+					  saddr, sport, daddr, ntohs(dport),
+					  dif, 0);
 }
 
-/* The table argument of the UDP lookups, until they dropped it. */
-#if !defined(NFTP_HAVE_UDP_LOOKUP_TABLE)
-#define NFTP_UDP_TABLE(net)
-#elif defined(NFTP_HAVE_UDP_TABLE_PERNET)
-#define NFTP_UDP_TABLE(net)	(net)->ipv4.udp_table,
+static inline struct sock *
+nftp_tcp6_listener(struct net *net, struct sk_buff *skb, int doff,
+		   const struct in6_addr *saddr, __be16 sport,
+		   const struct in6_addr *daddr, __be16 dport, int dif)
+{
+	return inet6_lookup_listener(net, net->ipv4.tcp_death_row.hashinfo,
+				     skb, doff, saddr, sport, daddr,
+				     ntohs(dport), dif, 0);
+}
 #else
-#define NFTP_UDP_TABLE(net)	&udp_table,
+static inline struct sock *
+nftp_tcp6_established(struct net *net, const struct in6_addr *saddr,
+		      __be16 sport, const struct in6_addr *daddr,
+		      __be16 dport, int dif)
+{
+	return __inet6_lookup_established(net, saddr, sport, daddr,
+					  ntohs(dport), dif, 0);
+}
+
+static inline struct sock *
+nftp_tcp6_listener(struct net *net, struct sk_buff *skb, int doff,
+		   const struct in6_addr *saddr, __be16 sport,
+		   const struct in6_addr *daddr, __be16 dport, int dif)
+{
+	return inet6_lookup_listener(net, skb, doff, saddr, sport, daddr,
+				     ntohs(dport), dif, 0);
+}
 #endif
 
-/* The __udp*_lib_lookup() helpers are exported whatever the config; the
- * refcounting udp*_lib_lookup() wrappers only with in-tree TPROXY/SOCKET,
- * which is exactly what a kernel needing us may lack.  No reference taken.
+/*
+ * UDP.  The __udp*_lib_lookup() helpers are exported whatever the config;
+ * the refcounting udp*_lib_lookup() wrappers only with in-tree
+ * TPROXY/SOCKET, which is exactly what a kernel needing us may lack.  No
+ * reference taken.  The table to search: a global one, then (6.2) the
+ * netns' own, then (2026) none, the lookup finds it.
  */
+#ifdef NFTP_HAVE_UDP_LOOKUP_TABLE
+#ifdef NFTP_HAVE_UDP_TABLE_PERNET
+static inline struct udp_table *nftp_udp_table(struct net *net)
+{
+	return net->ipv4.udp_table;
+}
+#else
+static inline struct udp_table *nftp_udp_table(struct net *net)
+{
+	return &udp_table;
+}
+#endif
+#endif
+
+#ifdef NFTP_HAVE_UDP_LOOKUP_TABLE
 static inline struct sock *
 nftp_udp4_lookup_rcu(struct net *net, __be32 saddr, __be16 sport,
 		     __be32 daddr, __be16 dport, int dif)
 {
 	return __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
-				 NFTP_UDP_TABLE(net) NULL);
+				 nftp_udp_table(net), NULL);
 }
+#else
+static inline struct sock *
+nftp_udp4_lookup_rcu(struct net *net, __be32 saddr, __be16 sport,
+		     __be32 daddr, __be16 dport, int dif)
+{
+	return __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
+				 NULL);
+}
+#endif
 
+#if !IS_ENABLED(CONFIG_IPV6)
+static inline struct sock *
+nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
+		     __be16 sport, const struct in6_addr *daddr, __be16 dport,
+		     int dif)
+{
+	return NULL;
+}
+#elif defined(NFTP_HAVE_UDP_LOOKUP_TABLE)
 static inline struct sock *
 nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
 		     __be16 sport, const struct in6_addr *daddr, __be16 dport,
 		     int dif)
 {
 	return __udp6_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
-				 NFTP_UDP_TABLE(net) NULL);
+				 nftp_udp_table(net), NULL);
 }
+#else
+static inline struct sock *
+nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
+		     __be16 sport, const struct in6_addr *daddr, __be16 dport,
+		     int dif)
+{
+	return __udp6_lib_lookup(net, saddr, sport, daddr, dport, dif, 0,
+				 NULL);
+}
+#endif
 
 #endif /* _NFTP_COMPAT_H */

@@ -3,7 +3,6 @@
  * Socket lookups by tuple, for TCP and UDP over IPv4 and IPv6: the part of
  * nftp_core that both the tproxy redirect and the socket match stand on.
  */
-#include <linux/module.h>
 #include <net/inet_sock.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
@@ -11,14 +10,13 @@
 
 #include "compat.h"
 #include "nftp_internal.h"
-#include "nftp_version.h"
 
 /*
  * UDP has no listen state.  A connected socket stands for an established
  * flow only when bound to a specific address; any unconnected socket is
  * a "listener".  Takes the reference the UDP lookup did not.
  */
-static struct sock *nftp_udp_hold(struct sock *sk, bool wildcard,
+static struct sock *nftp_udp_hold(struct sock *sk, u8 family,
 				  enum nftp_lookup type)
 {
 	bool connected;
@@ -27,7 +25,8 @@ static struct sock *nftp_udp_hold(struct sock *sk, bool wildcard,
 		return NULL;
 
 	connected = sk->sk_state == TCP_ESTABLISHED;
-	if ((type == NFTP_LOOKUP_ESTABLISHED && (!connected || wildcard)) ||
+	if ((type == NFTP_LOOKUP_ESTABLISHED &&
+	     (!connected || nftp_sk_wildcard(sk, family))) ||
 	    (type == NFTP_LOOKUP_LISTENER && connected)) {
 		sock_put(sk);
 		return NULL;
@@ -87,18 +86,14 @@ static struct sock *nftp_udp_lookup(struct net *net, const struct nftp_flow *f,
 				    __be16 dport, int dif, enum nftp_lookup type)
 {
 	struct sock *sk;
-	bool wildcard;
 
-	if (f->family == NFPROTO_IPV4) {
+	if (f->family == NFPROTO_IPV4)
 		sk = nftp_udp4_lookup_rcu(net, f->saddr.ip, f->sport,
 					  daddr->ip, dport, dif);
-		wildcard = sk && !inet_sk(sk)->inet_rcv_saddr;
-	} else {
+	else
 		sk = nftp_udp6_lookup_rcu(net, &f->saddr.in6, f->sport,
 					  &daddr->in6, dport, dif);
-		wildcard = sk && ipv6_addr_any(&sk->sk_v6_rcv_saddr);
-	}
-	return nftp_udp_hold(sk, wildcard, type);
+	return nftp_udp_hold(sk, f->family, type);
 }
 
 struct sock *nftp_flow_lookup(struct net *net, struct sk_buff *skb,
@@ -171,8 +166,3 @@ bool nftp_flow_from_skb(const struct sk_buff *skb, unsigned int thoff,
 	}
 	return true;
 }
-
-MODULE_LICENSE("GPL");
-MODULE_AUTHOR("nft-tproxy developers");
-MODULE_VERSION(NFTP_VERSION);
-MODULE_DESCRIPTION("Socket lookup and transparent redirect core for nft-tproxy");

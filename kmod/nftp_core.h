@@ -9,16 +9,12 @@
 
 #include <linux/in6.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter.h>
 #include <linux/skbuff.h>
+#include <net/inet_sock.h>
+#include <net/ipv6.h>
 #include <net/sock.h>
 
-/*
- * Divert a TCP/UDP packet to a local transparent socket, as TPROXY does:
- * its own established socket first, else a listener on taddr:tport.
- * A zero taddr (or :: for IPv6) means the input device's address, a zero
- * tport the packet's destination port.  On success the socket is
- * assigned to the skb and true returned; on a miss nothing is changed.
- */
 bool nftp_redirect_v4(struct net *net, struct sk_buff *skb,
 		      unsigned int thoff, u8 l4proto,
 		      const struct net_device *in,
@@ -29,15 +25,23 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 		      const struct net_device *in,
 		      const struct in6_addr *taddr, __be16 tport);
 
-/*
- * The socket a packet belongs to, as the socket match sees it: TCP (an
- * established socket, else a listener) and UDP by the packet's tuple,
- * ICMP/ICMPv6 errors by the tuple they quote, replies of SNATed flows by
- * conntrack's original tuple.  Never parses a non-first fragment as L4.
- * Returns a referenced socket (release with sock_gen_put) or NULL.
- */
 struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
 			    u8 family, unsigned int thoff, u8 l4proto,
 			    u16 fragoff, const struct net_device *in);
+
+/*
+ * Bound to no address, for a packet of @family: what the socket match
+ * calls a wildcard socket, and what makes a connected UDP socket no more
+ * than a listener.  A dual-stack socket answers for IPv4 by its IPv4 part.
+ * A full socket only.
+ */
+static inline bool nftp_sk_wildcard(const struct sock *sk, u8 family)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (family == NFPROTO_IPV6)
+		return ipv6_addr_any(&sk->sk_v6_rcv_saddr);
+#endif
+	return !inet_sk(sk)->inet_rcv_saddr;
+}
 
 #endif /* _NFTP_CORE_H */

@@ -101,6 +101,26 @@ static bool nftp_redirect(struct net *net, struct sk_buff *skb,
 	return nftp_assign(skb, sk);
 }
 
+/**
+ * nftp_redirect_v4 - divert an IPv4 TCP/UDP packet to a transparent socket
+ * @net: the netns the packet is in
+ * @skb: the packet, its network header set
+ * @thoff: offset of its TCP/UDP header
+ * @l4proto: IPPROTO_TCP or IPPROTO_UDP
+ * @in: the input device
+ * @taddr: the address of the proxy's listener; 0: @in's first primary
+ *	address
+ * @tport: the port of the proxy's listener; 0: the packet's destination
+ *	port
+ *
+ * As the TPROXY target does: the socket of the packet's own established
+ * flow first, else a listener on @taddr:@tport; only a socket with
+ * IP_TRANSPARENT is taken.  A new SYN that meets a TIME_WAIT socket goes
+ * to the listener.  Under rcu_read_lock, in prerouting.
+ *
+ * Return: true if a socket was assigned to @skb (it holds the reference);
+ * false, with @skb unchanged, on a miss.
+ */
 bool nftp_redirect_v4(struct net *net, struct sk_buff *skb,
 		      unsigned int thoff, u8 l4proto,
 		      const struct net_device *in,
@@ -118,6 +138,23 @@ bool nftp_redirect_v4(struct net *net, struct sk_buff *skb,
 }
 EXPORT_SYMBOL_GPL(nftp_redirect_v4);
 
+/**
+ * nftp_redirect_v6 - divert an IPv6 TCP/UDP packet to a transparent socket
+ * @net: the netns the packet is in
+ * @skb: the packet, its network header set
+ * @thoff: offset of its TCP/UDP header (after any extension headers)
+ * @l4proto: IPPROTO_TCP or IPPROTO_UDP
+ * @in: the input device
+ * @taddr: the address of the proxy's listener; NULL or ::: the first
+ *	usable address of @in
+ * @tport: the port of the proxy's listener; 0: the packet's destination
+ *	port
+ *
+ * As nftp_redirect_v4().
+ *
+ * Return: true if a socket was assigned to @skb; false, with @skb
+ * unchanged, on a miss.
+ */
 bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 		      unsigned int thoff, u8 l4proto,
 		      const struct net_device *in,

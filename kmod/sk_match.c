@@ -116,6 +116,24 @@ static void nftp_flow_unsnat(const struct sk_buff *skb, struct nftp_flow *f,
 	f->dport = orig->src.u.all;
 }
 
+/**
+ * nftp_sk_lookup - the local socket a packet belongs to
+ * @net: the netns the packet is in
+ * @skb: the packet, its network header set
+ * @family: NFPROTO_IPV4 or NFPROTO_IPV6
+ * @thoff: offset of its transport header
+ * @l4proto: its transport protocol
+ * @fragoff: its fragment offset: a non-first fragment is never parsed
+ * @in: the input device; NULL (output) finds nothing
+ *
+ * As the socket match sees it: TCP (an established socket, else a
+ * listener) and UDP by the packet's tuple; ICMP and ICMPv6 errors by the
+ * tuple they quote; replies of SNATed flows by conntrack's original tuple.
+ * Under rcu_read_lock.
+ *
+ * Return: a referenced socket, full, request or TIME_WAIT (release it
+ * with sock_gen_put()), or NULL.
+ */
 struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
 			    u8 family, unsigned int thoff, u8 l4proto,
 			    u16 fragoff, const struct net_device *in)
@@ -140,7 +158,7 @@ struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
 		icmp = true;
 		break;
 	case IPPROTO_ICMPV6:
-		if (family != NFPROTO_IPV6 ||
+		if (!IS_ENABLED(CONFIG_IPV6) || family != NFPROTO_IPV6 ||
 		    !nftp_flow_from_icmp6(skb, thoff, &f))
 			return NULL;
 		icmp = true;

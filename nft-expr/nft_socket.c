@@ -15,7 +15,7 @@
 #include <net/netfilter/nf_tables.h>
 #include <net/tcp.h>
 
-#include "compat.h"
+#include "nft_compat.h"
 #include "nftp_core.h"
 #include "nftp_version.h"
 
@@ -27,12 +27,13 @@ struct nft_socket {
 	u8	level_user;	/* cgroupv2: as given, relative to the cgroupns */
 };
 
+#ifdef CONFIG_SOCK_CGROUP_DATA
 static bool nft_socket_cgroupv2(u32 *dest, struct sock *sk, u8 level)
 {
 	struct cgroup *cgrp;
 	u64 cgid;
 
-	if (!IS_ENABLED(CONFIG_SOCK_CGROUP_DATA) || !sk_fullsock(sk))
+	if (!sk_fullsock(sk))
 		return false;
 
 	cgrp = cgroup_ancestor(sock_cgroup_ptr(&sk->sk_cgrp_data), level);
@@ -43,6 +44,27 @@ static bool nft_socket_cgroupv2(u32 *dest, struct sock *sk, u8 level)
 	memcpy(dest, &cgid, sizeof(cgid));
 	return true;
 }
+
+/*
+ * The level of the caller's cgroup namespace root: userspace counts
+ * levels from there.  Process context (a netlink request) only.
+ */
+static unsigned int nft_socket_cgroupns_level(void)
+{
+	return current->nsproxy->cgroup_ns->root_cset->dfl_cgrp->level;
+}
+#else
+/* Sockets carry no cgroup here: init refuses the key. */
+static bool nft_socket_cgroupv2(u32 *dest, struct sock *sk, u8 level)
+{
+	return false;
+}
+
+static unsigned int nft_socket_cgroupns_level(void)
+{
+	return 0;
+}
+#endif
 
 /*
  * The owner of @sk's file, as nft_meta reads skuid/skgid since 2026: no
@@ -90,11 +112,7 @@ static bool nft_socket_load(const struct nft_socket *priv,
 	case NFT_SOCKET_WILDCARD:
 		if (!sk_fullsock(sk))
 			return false;
-		if (nft_pf(pkt) == NFPROTO_IPV4)
-			nft_reg_store8(dest, !inet_sk(sk)->inet_rcv_saddr);
-		else
-			nft_reg_store8(dest,
-				       ipv6_addr_any(&sk->sk_v6_rcv_saddr));
+		nft_reg_store8(dest, nftp_sk_wildcard(sk, nft_pf(pkt)));
 		return true;
 	case NFT_SOCKET_CGROUPV2:
 		return nft_socket_cgroupv2(dest, sk, priv->level);
@@ -132,15 +150,6 @@ static const struct nla_policy nft_socket_policy[NFTA_SOCKET_MAX + 1] = {
 	[NFTA_SOCKET_DREG]	= { .type = NLA_U32 },
 	[NFTA_SOCKET_LEVEL]	= { .type = NLA_U32 },
 };
-
-/*
- * The level of the caller's cgroup namespace root: userspace counts
- * levels from there.  Process context (a netlink request) only.
- */
-static unsigned int nft_socket_cgroupns_level(void)
-{
-	return current->nsproxy->cgroup_ns->root_cset->dfl_cgrp->level;
-}
 
 static int nft_socket_init(const struct nft_ctx *ctx,
 			   const struct nft_expr *expr,
@@ -197,8 +206,7 @@ static int nft_socket_init(const struct nft_ctx *ctx,
 					 &priv->dreg, priv->len);
 }
 
-static int nft_socket_dump(struct sk_buff *skb,
-			   const struct nft_expr *expr NFTP_DUMP_EXTRA_ARGS)
+static int nft_socket_dump(struct sk_buff *skb, const struct nft_expr *expr)
 {
 	const struct nft_socket *priv = nft_expr_priv(expr);
 
@@ -213,8 +221,7 @@ static int nft_socket_dump(struct sk_buff *skb,
 }
 
 static int nft_socket_validate(const struct nft_ctx *ctx,
-			       const struct nft_expr *expr
-			       NFTP_VALIDATE_EXTRA_ARGS)
+			       const struct nft_expr *expr)
 {
 	/* Hook numbers overlap across families: netdev ingress is 0 too. */
 	if (ctx->family != NFPROTO_IPV4 && ctx->family != NFPROTO_IPV6 &&
@@ -236,14 +243,17 @@ static bool __maybe_unused nft_socket_reduce(struct nft_regs_track *track,
 	return nftp_reduce_store(track, expr, priv->dreg, priv->len);
 }
 
+NFTP_DUMP_OP(nft_socket_dump)
+NFTP_VALIDATE_OP(nft_socket_validate)
+
 static struct nft_expr_type nft_socket_type;
 static const struct nft_expr_ops nft_socket_ops = {
 	.type		= &nft_socket_type,
 	.size		= NFT_EXPR_SIZE(sizeof(struct nft_socket)),
 	.eval		= nft_socket_eval,
 	.init		= nft_socket_init,
-	.dump		= nft_socket_dump,
-	.validate	= nft_socket_validate,
+	.dump		= nft_socket_dump_op,
+	.validate	= nft_socket_validate_op,
 	NFTP_REDUCE(nft_socket_reduce)
 };
 

@@ -10,7 +10,7 @@
 #include <linux/netfilter/nftp.h>
 #include <net/netfilter/nf_tables.h>
 
-#include "compat.h"
+#include "nft_compat.h"
 #include "nftp_core.h"
 #include "nftp_version.h"
 
@@ -96,12 +96,12 @@ static int nft_tproxy_defrag_enable(struct net *net, u8 family)
 	case NFPROTO_IPV4:
 		return nf_defrag_ipv4_enable(net);
 	case NFPROTO_IPV6:
-		return nf_defrag_ipv6_enable(net);
+		return nftp_defrag_ipv6_enable(net);
 	case NFPROTO_UNSPEC:
 		err = nf_defrag_ipv4_enable(net);
 		if (err)
 			return err;
-		err = nf_defrag_ipv6_enable(net);
+		err = nftp_defrag_ipv6_enable(net);
 		if (err)
 			nftp_defrag_ipv4_disable(net);
 		return err;
@@ -196,8 +196,7 @@ static void nft_tproxy_destroy(const struct nft_ctx *ctx,
 	nft_tproxy_defrag_disable(ctx->net, priv->family);
 }
 
-static int nft_tproxy_dump(struct sk_buff *skb,
-			   const struct nft_expr *expr NFTP_DUMP_EXTRA_ARGS)
+static int nft_tproxy_dump(struct sk_buff *skb, const struct nft_expr *expr)
 {
 	const struct nft_tproxy *priv = nft_expr_priv(expr);
 
@@ -221,8 +220,7 @@ static int nft_tproxy_dump(struct sk_buff *skb,
 }
 
 static int nft_tproxy_validate(const struct nft_ctx *ctx,
-			       const struct nft_expr *expr
-			       NFTP_VALIDATE_EXTRA_ARGS)
+			       const struct nft_expr *expr)
 {
 	/* Hook numbers overlap across families: netdev ingress is 0 too. */
 	if (ctx->family != NFPROTO_IPV4 && ctx->family != NFPROTO_IPV6 &&
@@ -235,6 +233,9 @@ static int nft_tproxy_validate(const struct nft_ctx *ctx,
 	return nft_chain_validate_hooks(ctx->chain, 1 << NF_INET_PRE_ROUTING);
 }
 
+NFTP_DUMP_OP(nft_tproxy_dump)
+NFTP_VALIDATE_OP(nft_tproxy_validate)
+
 static struct nft_expr_type nft_tproxy_type;
 static const struct nft_expr_ops nft_tproxy_ops = {
 	.type		= &nft_tproxy_type,
@@ -242,8 +243,8 @@ static const struct nft_expr_ops nft_tproxy_ops = {
 	.eval		= nft_tproxy_eval,
 	.init		= nft_tproxy_init,
 	.destroy	= nft_tproxy_destroy,
-	.dump		= nft_tproxy_dump,
-	.validate	= nft_tproxy_validate,
+	.dump		= nft_tproxy_dump_op,
+	.validate	= nft_tproxy_validate_op,
 	NFTP_REDUCE_READONLY
 };
 
