@@ -3,11 +3,18 @@
 # make [KVER=<release>|KDIR=<build tree>]   build the modules (W=1)
 # make check                               what CI runs: the suite on 5.10
 #                                          and 6.1 (ours), and 6.1's in-tree
-#                                          modules
+#                                          modules; the host checks (lint,
+#                                          kconfig-check among them)
 # make check KVER=<release>                suite on ours, then on in-tree
 # make check-debug                         same on a KASAN/kmemleak/lockdep
 #                                          6.1 kernel, then a scan of its log
 # make check-matrix                        suite on every supported kernel
+# make check-nointree                      suite on a 6.1 kernel built
+#                                          without the in-tree tproxy/socket
+# make kconfig-check                       build against trees without the
+#                                          in-tree modules, IPv6, cgroups,
+#                                          conntrack (no kernel built)
+# make lint                                shellcheck, checkpatch, kernel-doc
 # make demo                                a proxied connection, shown
 # make userspace                           the patched libnftnl and nft,
 #                                          into build/userspace/prefix
@@ -19,15 +26,29 @@
 # KVER defaults to the newest kernel whose headers are installed (never
 # `uname -r`: the host may be a kernel without modules, as ours is).
 
+# KDIR given: the installed release whose headers it is, else the tree's
+# own release (a distribution's headers may say the upstream one there)
 ifneq ($(origin KDIR), undefined)
-KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+KVER ?= $(firstword $(foreach d,$(wildcard /lib/modules/*/build),\
+	$(if $(filter $(realpath $(d)),$(realpath $(KDIR))),\
+		$(patsubst /lib/modules/%/build,%,$(d)))) \
+	$(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null))
 endif
 KVER ?= $(shell scripts/kver.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
+# One build directory per kernel tree, not per release: two trees of one
+# release (the distribution's headers, a tree configured differently)
+# must not share probe results or modules.  The installed headers of a
+# release keep build/<release>, which DKMS and the VM harness use.
+ifeq ($(realpath $(KDIR)),$(realpath /lib/modules/$(KVER)/build))
 B := build/$(KVER)
+else
+B := build/$(KVER)-$(shell realpath $(KDIR) | sha256sum | cut -c1-8)
+endif
 
-.PHONY: all modules check check-debug check-matrix check-ours check-ref demo install uninstall \
-	install-tools uninstall-tools clean deps
+.PHONY: all modules deps builddir check check-matrix check-debug check-nointree \
+	kconfig-check lint userspace tools load demo install uninstall \
+	install-tools uninstall-tools clean fuzz-tool fuzz
 
 all: modules
 
@@ -38,9 +59,13 @@ modules:
 deps:
 	scripts/deps.sh
 
-# The CI set (issue 4): the whole matrix does not fit CI's 90 minutes on
-# 2 cores, so the oldest and the distribution's kernel, with the in-tree
-# reference run on the distribution's.  The newest kernel (another 18-21
+# the build directory of KVER/KDIR, for scripts (vm-run's NFTP_BUILD)
+builddir:
+	@echo $(B)
+
+# The CI set: the whole matrix does not fit CI's 90 minutes on 2 cores,
+# so the oldest and the distribution's kernel, with the in-tree reference
+# run on the distribution's.  The newest kernel (another 18-21
 # minutes) went to make check-matrix when the suite outgrew 75 minutes
 # with it; CHECK_KERNELS="5.10 6.1 newest" puts it back.
 CHECK_KERNELS ?= 5.10 6.1
@@ -59,21 +84,33 @@ check-matrix:
 check-debug:
 	scripts/check-debug.sh
 
+# the suite on a 6.1 kernel built without the in-tree tproxy/socket
+# (scripts/debug-kernel.sh --flavour no-intree: ~10 min to build, once)
+check-nointree:
+	scripts/debug-kernel.sh --flavour no-intree
+	scripts/check.sh --kernel-dir build/kernel-no-intree
+
+# the modules against 6.1 trees configured without the in-tree
+# tproxy/socket, IPv6, cgroups, socket cgroup data, conntrack
+kconfig-check:
+	scripts/kconfig-check.sh
+
+# shellcheck, checkpatch and kernel-doc over what we write
+lint:
+	scripts/lint.sh
+
 # nft-tproxy's patched libnftnl and nft (scripts/build-userspace.sh; the
 # release tarballs from ../shared/upstream, $NFTP_UPSTREAM or
 # USERSPACE_TARBALLS=DIR)
-.PHONY: userspace
 userspace:
 	scripts/build-userspace.sh $(if $(USERSPACE_TARBALLS),--tarballs $(USERSPACE_TARBALLS))
 
 # userspace test tools (tools/*/), into build/tools/
-.PHONY: tools
 tools:
 	@$(MAKE) -s -C tools/tpload O=$(CURDIR)/build/tools
 	@$(MAKE) -s -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
 
 # nft_load.sh at its full figures in the VM, ours then in-tree (scripts/load.sh)
-.PHONY: load
 load:
 	scripts/load.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER))
 
@@ -109,8 +146,6 @@ FUZZ_CASES ?= 1000000
 FUZZ_SEED ?= 1
 FUZZ_JOBS ?= 1
 FUZZ_TIMEOUT ?= 86400
-
-.PHONY: fuzz-tool fuzz
 
 fuzz-tool:
 	$(MAKE) -C tools/nfnl-fuzz O=$(CURDIR)/build/tools

@@ -56,10 +56,14 @@ else
 fi
 
 gen=$out/gen/compat_gen.h
-# Probe again when the probes or the headers changed: distributions change
-# APIs within one stable series (Debian's 6.1.184, 6.1.191, 6.12.101).
-if [ ! -e "$gen" ] || [ -n "$(find "$top/kmod/probes" "$kdir/Module.symvers" \
-	"$kdir/include/generated/utsrelease.h" -newer "$gen" 2>/dev/null)" ]; then
+# Probe again when the probes, the headers or the config changed:
+# distributions change APIs within one stable series (Debian's 6.1.184,
+# 6.1.191, 6.12.101); or when the results are another tree's (the
+# Makefile keys OUTDIR by tree, a caller of this script may not).
+if [ ! -e "$gen" ] || ! head -n 1 "$gen" | grep -qF " for $kdir: " ||
+	[ -n "$(find "$top/kmod/probes" "$kdir/Module.symvers" \
+		"$kdir/include/generated/utsrelease.h" \
+		"$kdir/include/config/auto.conf" -newer "$gen" 2>/dev/null)" ]; then
 	"$top/scripts/compat-probe.sh" "$kdir" "$top" "$gen"
 fi
 

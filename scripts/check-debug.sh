@@ -60,6 +60,9 @@ scripts/deps.sh
 scripts/debug-kernel.sh
 kver=$(<"$kdir/release")
 make -s KDIR="$kdir/src" modules
+# its modules' build directory, for vm-run and the guest
+NFTP_BUILD=$PWD/$(make -s KDIR="$kdir/src" builddir)
+export NFTP_BUILD
 # userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
 make -s tools
 suite_nft || exit 1

@@ -7,7 +7,10 @@
 # runs.  Each run's output goes to build/logs/check-<kver>-<mode>.log, and
 # "status=<vm-run exit> seconds=<wall time>" to check-<kver>-<mode>.status.
 #
-# usage: check.sh [--kver V] [--ours-only|--ref-only] [TEST...]
+# usage: check.sh [--kver V | --kernel-dir DIR] [--ours-only|--ref-only] [TEST...]
+# --kernel-dir: boot a kernel of scripts/debug-kernel.sh (DIR/bzImage,
+# its tree DIR/src) instead of an installed one; ours only when it was
+# built without the in-tree modules (--flavour no-intree)
 # NFT: the nft the guest uses (default: the patched one it builds, see below)
 # NFTP_TEST_TIMEOUT (seconds per script), BUSYWAIT_TIMEOUT, CLIENT_TIMEOUT
 # and IO_TIMEOUT (selftests/lib.sh), when set, are passed on to the guest.
@@ -18,10 +21,11 @@ cd "$top"
 # shellcheck source=scripts/suite_lib.sh
 source scripts/suite_lib.sh
 
-kver='' modes=(ours ref)
+kver='' kdir='' modes=(ours ref)
 while (($#)); do
 	case $1 in
 	--kver) kver=$2; shift 2 ;;
+	--kernel-dir) kdir=$2; shift 2 ;;
 	--ours-only) modes=(ours); shift ;;
 	--ref-only) modes=(ref); shift ;;
 	*) break ;;
@@ -29,8 +33,20 @@ while (($#)); do
 done
 
 scripts/deps.sh
-kver=${kver:-$(scripts/kver.sh)}
-make -s KVER="$kver" modules
+if [[ -n $kdir ]]; then
+	[[ -s $kdir/release && -d $kdir/src ]] ||
+		{ echo "check: $kdir is no kernel of scripts/debug-kernel.sh" >&2; exit 2; }
+	kver=$(<"$kdir/release")
+	make -s KDIR="$kdir/src" modules
+	NFTP_BUILD=$top/$(make -s KDIR="$kdir/src" builddir)
+	export NFTP_BUILD
+	boot=(--kernel-dir "$kdir")
+	grep -q '^CONFIG_NFT_TPROXY=' "$kdir/config" || modes=(ours)
+else
+	kver=${kver:-$(scripts/kver.sh)}
+	make -s KVER="$kver" modules
+	boot=(--kver "$kver")
+fi
 # userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
 make -s tools
 # the patched nft, or the distribution's (suite_lib.sh)
@@ -38,7 +54,7 @@ suite_nft || exit 1
 # selftests/nft_install.sh's DKMS build, on the host (exit 3: no headers
 # here for this kernel, the test skips its dkms steps; a failed build
 # leaves build/dkms/<kver>.log, which the test reports)
-if [[ " ${modes[*]} " == *" ours "* ]] && { (($# == 0)) || [[ " $* " == *" nft_install"* ]]; }; then
+if [[ -z $kdir && " ${modes[*]} " == *" ours "* ]] && { (($# == 0)) || [[ " $* " == *" nft_install"* ]]; }; then
 	scripts/dkms-stage.sh "$kver" || true
 fi
 
@@ -62,7 +78,7 @@ for mode in "${modes[@]}"; do
 	[ "$mode" = ref ] && flag=(--ref)
 	start=$SECONDS
 	set +e
-	scripts/vm-run --kver "$kver" "${vmopts[@]}" "${flag[@]}" -- selftests/run.sh "$@" \
+	scripts/vm-run "${boot[@]}" "${vmopts[@]}" "${flag[@]}" -- selftests/run.sh "$@" \
 		2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e

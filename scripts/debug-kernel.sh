@@ -4,7 +4,12 @@
 # kmemleak, lockdep, debug objects, net refcount trackers (see
 # scripts/debug.config), plus everything the selftests need.
 #
-# usage: scripts/debug-kernel.sh [--force] [--config-only] [-j N]
+# usage: scripts/debug-kernel.sh [--flavour F] [--force] [--config-only] [-j N]
+#        scripts/debug-kernel.sh --deps-only    (the packages, linux-source-6.1)
+#
+# --flavour no-intree: instead, a kernel without the in-tree tproxy/socket
+# expressions (scripts/kconfig/no-intree.config), the kernel a user of
+# ours has, into build/kernel-no-intree/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):
 #   src/                 the configured and built source tree: our modules
@@ -20,17 +25,17 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
-out=$top/build/debug-kernel
 tarball=/usr/src/linux-source-6.1.tar.xz
-fragments=("$top/selftests/config" "$top/scripts/debug.config")
 # Bump when the recipe below changes in a way that needs a rebuild.
 recipe=1
 
-force=0 jobs=2 config_only=0
+force=0 jobs=2 config_only=0 flavour=debug
 while (($#)); do
 	case $1 in
+	--flavour) flavour=${2:?--flavour needs a name}; shift 2 ;;
 	--force) force=1; shift ;;
 	--config-only) config_only=1; shift ;;
+	--deps-only) config_only=2; shift ;;
 	-j) jobs=${2:?-j needs a number}; shift 2 ;;
 	-j[0-9]*) jobs=${1#-j}; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -40,6 +45,18 @@ done
 
 say() { echo "debug-kernel: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+case $flavour in
+debug)
+	out=$top/build/debug-kernel
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/debug.config") ;;
+no-intree)
+	out=$top/build/kernel-no-intree
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/kconfig/no-intree.config") ;;
+*) die "unknown flavour $flavour (debug, no-intree)" ;;
+esac
 
 # ---------------------------------------------------------------- packages
 # Same check as scripts/deps.sh.  No dwarves: no BTF, so no pahole.
@@ -70,63 +87,22 @@ install_deps() {
 }
 
 # ---------------------------------------------------------------- config
-# Print "NAME VALUE" for every option the fragments set, the last fragment
-# winning (as in merge_config.sh); VALUE is "n" for "# CONFIG_X is not set".
-wanted_options() {
-	local f line name val
-	local -A want=()
-	local order=()
-	for f in "${fragments[@]}"; do
-		while IFS= read -r line; do
-			if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
-				name=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
-			elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then
-				name=${BASH_REMATCH[1]} val=n
-			else
-				continue
-			fi
-			[[ -n ${want[$name]+x} ]] || order+=("$name")
-			want[$name]=$val
-		done <"$f"
-	done
-	for name in "${order[@]}"; do
-		printf '%s %s\n' "$name" "${want[$name]}"
-	done
-}
-
-# Fail loudly when olddefconfig dropped or changed an option we asked for
-# (an unmet dependency, a renamed symbol).
-verify_config() {
-	local cfg=$1 name val have bad=0
-	while read -r name val; do
-		have=$(grep -E "^$name=" "$cfg" | cut -d= -f2- || true)
-		if [[ $val == n ]]; then
-			[[ -z $have || $have == n ]] && continue
-		else
-			[[ $have == "$val" ]] && continue
-		fi
-		say "config: $name wanted ${val}, got ${have:-not set}"
-		bad=1
-	done < <(wanted_options)
-	((bad == 0)) || die "the config lost options of ${fragments[*]#"$top"/} (see above)"
-}
+# shellcheck source=scripts/kconfig/lib.sh
+source "$top/scripts/kconfig/lib.sh"
 
 configure() {
 	local src=$1
 	say "configuring: x86_64 defconfig + ${fragments[*]#"$top"/}"
-	(
-		cd "$src"
-		make -s defconfig
-		./scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >/dev/null
-		make -s olddefconfig
-	) >>"$out/build.log" 2>&1 || die "configuration failed (see $out/build.log)"
-	verify_config "$src/.config"
+	kconfig_make "$src" "$src" "${fragments[@]}" >>"$out/build.log" 2>&1 ||
+		{ grep '^config: ' "$out/build.log" >&2
+		  die "configuration failed, or it lost options of the fragments (see $out/build.log)"; }
 }
 
 # ---------------------------------------------------------------- main
 main() {
 	local key src_key src=$out/src t0 rel
 	install_deps
+	((config_only == 2)) && return 0
 	[[ -r $tarball ]] || die "no $tarball (package linux-source-6.1)"
 	mkdir -p "$out"
 
