@@ -2622,13 +2622,18 @@ static void cgroupns_leave(void)
 static void report(const struct fz *fz, double secs)
 {
 	const struct stats *st = &fz->st;
+	/* (not "st->cases ? ...": checkpatch takes "cases ?" for a label) */
+	uint64_t last = fz->o.start + st->cases - !!st->cases;
+	double rate = 0.0;
 	uint64_t total = 0;
 	int e, k;
 
+	if (secs > 0)
+		rate = st->cases / secs;
+
 	printf("\n== nfnl-fuzz: seed %" PRIu64 ", cases %" PRIu64 "..%" PRIu64
 	       ", %" PRIu64 " cases in %.1f s (%.0f cases/s)\n", fz->o.seed, fz->o.start,
-	       fz->o.start + st->cases - (st->cases ? 1 : 0), st->cases, secs,
-	       secs > 0 ? st->cases / secs : 0.0);
+	       last, st->cases, secs, rate);
 	printf("model: %s%s%s; loads from unset registers %s; cgroupns level %u;\n"
 	       "  attributes with a policy maximum (255; 23 for a register): tproxy %#x, socket %#x (bit per type)\n",
 	       fz->o.in_tree ? "in-tree (u8 truncation of tproxy family and socket key tolerated)" :
@@ -2739,9 +2744,15 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	};
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': o->seed = num_arg(optarg, "seed"); break;
-		case 'n': o->cases = num_arg(optarg, "case count"); break;
-		case 'S': o->start = num_arg(optarg, "start"); break;
+		case 's':
+			o->seed = num_arg(optarg, "seed");
+			break;
+		case 'n':
+			o->cases = num_arg(optarg, "case count");
+			break;
+		case 'S':
+			o->start = num_arg(optarg, "start");
+			break;
 		case 'e':
 			if (!strcmp(optarg, "tproxy"))
 				o->exprs = 1U << TK_TPROXY;
@@ -2752,10 +2763,18 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			else
 				die("--expr: tproxy, socket or both");
 			break;
-		case 'l': o->log_path = optarg; break;
-		case 'I': o->in_tree = true; break;
-		case 'G': o->no_cgroupv2 = true; break;
-		case 'O': o->no_socket_output = true; break;
+		case 'l':
+			o->log_path = optarg;
+			break;
+		case 'I':
+			o->in_tree = true;
+			break;
+		case 'G':
+			o->no_cgroupv2 = true;
+			break;
+		case 'O':
+			o->no_socket_output = true;
+			break;
 		case 'R':
 			if (!strcmp(optarg, "yes"))
 				o->reg_init_check = 1;
@@ -2766,14 +2785,30 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			else
 				die("--reg-init-check: yes, no or auto");
 			break;
-		case 'C': o->cgroupns_depth = (int)num_arg(optarg, "depth"); break;
-		case 'L': o->cgroup_level = (unsigned int)num_arg(optarg, "level"); break;
-		case 'A': o->allow_init_netns = true; break;
-		case 'w': o->show = (unsigned int)num_arg(optarg, "count"); break;
-		case 'p': o->progress = (unsigned int)num_arg(optarg, "seconds"); break;
-		case 'v': o->verbose = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(EXIT_ERROR);
+		case 'C':
+			o->cgroupns_depth = (int)num_arg(optarg, "depth");
+			break;
+		case 'L':
+			o->cgroup_level = (unsigned int)num_arg(optarg, "level");
+			break;
+		case 'A':
+			o->allow_init_netns = true;
+			break;
+		case 'w':
+			o->show = (unsigned int)num_arg(optarg, "count");
+			break;
+		case 'p':
+			o->progress = (unsigned int)num_arg(optarg, "seconds");
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(EXIT_ERROR);
 		}
 	}
 	if (optind < argc)
@@ -2788,9 +2823,19 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static const char *exprs_name(unsigned int exprs)
+{
+	if (exprs == 1U << TK_TPROXY)
+		return "tproxy";
+	if (exprs == 1U << TK_SOCKET)
+		return "socket";
+	return "both";
+}
+
 int main(int argc, char **argv)
 {
 	static struct fz fz;
+	const char *model, *unset_loads;
 	double t0, last;
 	uint64_t i;
 	int k;
@@ -2800,8 +2845,7 @@ int main(int argc, char **argv)
 	if (fz.o.no_socket_output)
 		socket_hooks &= ~(1U << NF_INET_LOCAL_OUT);
 	if (!fz.o.allow_init_netns && same_ns("/proc/self/ns/net", "/proc/1/ns/net"))
-		die("refusing to fuzz the initial network namespace: "
-		    "use `unshare -n`, `unshare -Urn` or `ip netns exec` (or --allow-init-netns)");
+		die("refusing to fuzz the initial network namespace: use `unshare -n`, `unshare -Urn` or `ip netns exec` (or --allow-init-netns)");
 	if (fz.o.cgroupns_depth >= 0)
 		cgroupns_enter(&fz, fz.o.cgroupns_depth);
 	fz.b = calloc(1, sizeof(*fz.b));
@@ -2822,12 +2866,12 @@ int main(int argc, char **argv)
 			return EXIT_SKIP;
 		}
 	}
+	model = fz.o.in_tree ? "in-tree" : "strict";
+	unset_loads = fz.reg_init ? "refused" : "allowed";
 	printf("nfnl-fuzz: seed %" PRIu64 ", cases %" PRIu64 " from %" PRIu64
 	       ", expr %s, model %s, unset-register loads %s, policy max tproxy %#x socket %#x\n",
-	       fz.o.seed, fz.o.cases, fz.o.start,
-	       fz.o.exprs == 2 ? "tproxy" : fz.o.exprs == 4 ? "socket" : "both",
-	       fz.o.in_tree ? "in-tree" : "strict", fz.reg_init ? "refused" : "allowed",
-	       fz.pmax[TK_TPROXY], fz.pmax[TK_SOCKET]);
+	       fz.o.seed, fz.o.cases, fz.o.start, exprs_name(fz.o.exprs),
+	       model, unset_loads, fz.pmax[TK_TPROXY], fz.pmax[TK_SOCKET]);
 
 	t0 = last = now();
 	for (i = 0; i < fz.o.cases; i++) {

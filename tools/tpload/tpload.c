@@ -62,6 +62,8 @@
 #define IPV6_ORIGDSTADDR IPV6_RECVORIGDSTADDR
 #endif
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 #define EXIT_OK		0
 #define EXIT_FAILURES	1
 #define EXIT_INTEGRITY	2
@@ -1232,21 +1234,41 @@ static int server_main(int argc, char **argv)
 			S.l[S.nl].fd = -1;
 			S.nl++;
 			break;
-		case 'T': S.transparent = true; break;
-		case 'b': S.backlog = atoi(optarg); break;
-		case 'R': S.rcvbuf = atoi(optarg); break;
+		case 'T':
+			S.transparent = true;
+			break;
+		case 'b':
+			S.backlog = atoi(optarg);
+			break;
+		case 'R':
+			S.rcvbuf = atoi(optarg);
+			break;
 		case 'C':
 			if (sscanf(optarg, "%d:%d", &S.churn_open, &S.churn_closed) != 2 ||
 			    S.churn_open <= 0 || S.churn_closed < 0)
 				die("bad --churn '%s'", optarg);
 			break;
-		case 'r': S.ready = optarg; break;
-		case 'o': S.report = optarg; break;
-		case 'L': S.lifetime = atof(optarg); break;
-		case 'l': open_evlog(optarg); break;
-		case 'v': verbose++; break;
-		case 'h': usage_server(); return 0;
-		default: usage_server(); return EXIT_SETUP;
+		case 'r':
+			S.ready = optarg;
+			break;
+		case 'o':
+			S.report = optarg;
+			break;
+		case 'L':
+			S.lifetime = atof(optarg);
+			break;
+		case 'l':
+			open_evlog(optarg);
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage_server();
+			return 0;
+		default:
+			usage_server();
+			return EXIT_SETUP;
 		}
 	}
 	if (!S.nl || optind != argc) {
@@ -1320,7 +1342,8 @@ static int server_main(int argc, char **argv)
 			uint32_t gen = (k >> 32) & 0xffffff, idx = (uint32_t)k;
 
 			switch (kind) {
-			case K_SIG: {
+			case K_SIG:
+				{
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1431,14 +1454,26 @@ static bool rate_allows(uint64_t started)
 
 static void client_flag_error(int e)
 {
-	if (e > 0 && e < (int)(sizeof(Cl.err_by) / sizeof(Cl.err_by[0])))
+	if (e > 0 && e < (int)ARRAY_SIZE(Cl.err_by))
 		Cl.err_by[e]++;
 	switch (e) {
-	case ECONNREFUSED: Cl.refused++; break;
-	case ECONNRESET: case EPIPE: Cl.reset++; break;
-	case EADDRNOTAVAIL: case EADDRINUSE: Cl.addrnotavail++; break;
-	case 0: Cl.eof++; break;
-	default: Cl.other++; break;
+	case ECONNREFUSED:
+		Cl.refused++;
+		break;
+	case ECONNRESET:
+	case EPIPE:
+		Cl.reset++;
+		break;
+	case EADDRNOTAVAIL:
+	case EADDRINUSE:
+		Cl.addrnotavail++;
+		break;
+	case 0:
+		Cl.eof++;
+		break;
+	default:
+		Cl.other++;
+		break;
 	}
 }
 
@@ -1497,10 +1532,19 @@ static void conn_end(int i, int how, int err)
 	struct conn *c = &Cl.c[i];
 
 	switch (how) {
-	case END_OK: Cl.ok++; break;
-	case END_FAIL: Cl.failed++; client_flag_error(err); break;
-	case END_MISMATCH: Cl.mismatched++; break;
-	case END_TIMEOUT: Cl.timeouts++; break;
+	case END_OK:
+		Cl.ok++;
+		break;
+	case END_FAIL:
+		Cl.failed++;
+		client_flag_error(err);
+		break;
+	case END_MISMATCH:
+		Cl.mismatched++;
+		break;
+	case END_TIMEOUT:
+		Cl.timeouts++;
+		break;
 	}
 	if (verbose > 1)
 		warnx_("conn %" PRIu64 ": end %d err %d sent %" PRIu64 " rcvd %" PRIu64,
@@ -1755,8 +1799,10 @@ static void client_emit(struct sbuf *b)
 	free(b->p);
 }
 
-/* Drain the signalfd: true when a signal other than SIGUSR1/2 (which a
- * client ignores) asks it to stop. */
+/*
+ * Drain the signalfd: true when a signal other than SIGUSR1/2 (which a
+ * client ignores) asks it to stop.
+ */
 static bool client_signalled(int sfd)
 {
 	struct signalfd_siginfo si;
@@ -1783,7 +1829,7 @@ static void client_report_tcp(double elapsed)
 		  Cl.refused, Cl.reset, Cl.eof, Cl.addrnotavail, Cl.other, Cl.bytes,
 		  elapsed, elapsed > 0 ? (Cl.ok + Cl.failed + Cl.mismatched) / elapsed : 0,
 		  Cl.connected ? (double)Cl.connect_ms_sum / Cl.connected : 0.0);
-	for (e = 1; e < sizeof(Cl.err_by) / sizeof(Cl.err_by[0]); e++) {
+	for (e = 1; e < ARRAY_SIZE(Cl.err_by); e++) {
 		if (!Cl.err_by[e])
 			continue;
 		sb_printf(&b, "%s%s:%" PRIu64, first ? "" : ",", strerrorname_np((int)e) ?
@@ -1826,8 +1872,10 @@ static int client_tcp(int sfd)
 		uint64_t now;
 		int n, timeout;
 
-		/* new connections only between event batches: no stale event
-		 * can hit a reused slot (the generation check is the backstop) */
+		/*
+		 * new connections only between event batches: no stale event
+		 * can hit a reused slot (the generation check is the backstop)
+		 */
 		while (!stop && Cl.nfree && Cl.started < Cl.n && rate_allows(Cl.started))
 			conn_start(Cl.free_slots[--Cl.nfree]);
 		if (Cl.started == Cl.n && !Cl.active)
@@ -1930,13 +1978,12 @@ static void udp_send_some(void)
  */
 static void udp_resolve_bad(uint64_t id)
 {
-	if (Cl.ustate[id] == 1) {
+	if (Cl.ustate[id] == 1)
 		Cl.uinflight--;
-	} else if (Cl.ustate[id] == 3) {
+	else if (Cl.ustate[id] == 3)
 		Cl.ulost--;
-	} else {
+	else
 		return;
-	}
 	Cl.ustate[id] = 4;
 }
 
@@ -2238,33 +2285,69 @@ static int client_main(int argc, char **argv)
 			Cl.udp = opt == 'u';
 			Cl.ndst = parse_dsts(optarg);
 			break;
-		case 'n': Cl.n = strtoull(optarg, NULL, 0); break;
-		case 'c': Cl.conc = strtoull(optarg, NULL, 0); break;
-		case 's': Cl.size = strtoull(optarg, NULL, 0); size_set = true; break;
-		case 'S': Cl.seed = strtoull(optarg, NULL, 0); break;
+		case 'n':
+			Cl.n = strtoull(optarg, NULL, 0);
+			break;
+		case 'c':
+			Cl.conc = strtoull(optarg, NULL, 0);
+			break;
+		case 's':
+			Cl.size = strtoull(optarg, NULL, 0);
+			size_set = true;
+			break;
+		case 'S':
+			Cl.seed = strtoull(optarg, NULL, 0);
+			break;
 		case 'p':
 			if (sscanf(optarg, "%d-%d", &Cl.sport_lo, &Cl.sport_hi) != 2 ||
 			    Cl.sport_lo < 1 || Cl.sport_hi > 65535 || Cl.sport_hi < Cl.sport_lo)
 				die("bad --sport '%s'", optarg);
 			break;
-		case 'X': Cl.server_close = true; break;
+		case 'X':
+			Cl.server_close = true;
+			break;
 		case 'P':
 			if (sscanf(optarg, "%u:%u", &Cl.pace_chunk, &Cl.pace_ms) != 2 ||
 			    !Cl.pace_chunk || !Cl.pace_ms)
 				die("bad --pace '%s'", optarg);
 			break;
-		case 'r': Cl.rate = atof(optarg); break;
-		case 'k': Cl.conn_timeout = strtoul(optarg, NULL, 0); timeout_set = true; break;
-		case 'T': Cl.timeout = atof(optarg); break;
-		case 'm': Cl.datagrams = strtoull(optarg, NULL, 0); break;
-		case 'f': Cl.flows = strtoul(optarg, NULL, 0); break;
-		case 'w': Cl.window = strtoul(optarg, NULL, 0); break;
-		case 'o': Cl.report = optarg; break;
-		case 'Z': Cl.corrupt_id = strtoll(optarg, NULL, 0); break;
-		case 'l': open_evlog(optarg); break;
-		case 'v': verbose++; break;
-		case 'h': usage_client(); return 0;
-		default: usage_client(); return EXIT_SETUP;
+		case 'r':
+			Cl.rate = atof(optarg);
+			break;
+		case 'k':
+			Cl.conn_timeout = strtoul(optarg, NULL, 0);
+			timeout_set = true;
+			break;
+		case 'T':
+			Cl.timeout = atof(optarg);
+			break;
+		case 'm':
+			Cl.datagrams = strtoull(optarg, NULL, 0);
+			break;
+		case 'f':
+			Cl.flows = strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			Cl.window = strtoul(optarg, NULL, 0);
+			break;
+		case 'o':
+			Cl.report = optarg;
+			break;
+		case 'Z':
+			Cl.corrupt_id = strtoll(optarg, NULL, 0);
+			break;
+		case 'l':
+			open_evlog(optarg);
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage_client();
+			return 0;
+		default:
+			usage_client();
+			return EXIT_SETUP;
 		}
 	}
 	if (!Cl.ndst || optind != argc) {
