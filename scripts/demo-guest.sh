@@ -6,7 +6,7 @@
 # which sees the client's and the server's real addresses.
 
 set -u
-# shellcheck source=../selftests/lib.sh
+# shellcheck source=selftests/lib.sh
 source "$(dirname "$0")/../selftests/lib.sh"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -63,7 +63,7 @@ ruleset='table inet tproxy_demo {
 		tcp dport 80 tproxy ip6 to :8080 meta mark set 1 accept
 	}
 }'
-echo "$ruleset" | sed 's/^/     /'
+printf '     %s\n' "${ruleset//$'\n'/$'\n     '}"
 echo "$ruleset" | ip netns exec "$nsrouter" "$NFT" -f - || exit 1
 
 step "4. the client connects to the SERVER's address again"

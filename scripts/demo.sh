@@ -9,7 +9,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
 
-kver= ref=()
+kver='' ref=()
 while (($#)); do
 	case $1 in
 	--kver) kver=$2; shift 2 ;;

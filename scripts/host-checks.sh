@@ -18,6 +18,11 @@
 #   diagnose-static selftests/nft_diagnose.sh --static on this host's kernel:
 #                  each configuration fault it knows, in a namespace (the
 #                  traffic half needs veth pairs: the guest runs it)
+#   lint           scripts/lint.sh (make lint) finds nothing
+#   kconfig-NAME   scripts/kconfig-check.sh, a line per kernel config: the
+#                  modules build against 6.1 without the in-tree
+#                  tproxy/socket, without IPv6, cgroups, socket cgroup
+#                  data or conntrack
 # usage: host-checks.sh [--kver V]
 set -uo pipefail
 
@@ -149,6 +154,28 @@ case $? in
 4) result diagnose-static "skip:$(grep -m1 '^SKIP' <<<"$out")" ;;
 *) result diagnose-static "$(grep -E '^(FAIL|    \|)' <<<"$out" | head -n 8 | tr '\n' ' ')" ;;
 esac
+
+# make lint, on the tree itself (a copy has no git to list the files)
+if out=$(cd "$top" && scripts/lint.sh 2>&1); then
+	result lint ok
+else
+	result lint "$(tail -n 1 <<<"$out"): $(grep '^== ' <<<"$out" | cut -c4- | tr '\n' ' ')"
+fi
+
+# the modules against trees configured as the kernels that need us are
+out=$(cd "$top" && scripts/kconfig-check.sh 2>&1)
+lines=$(grep -E '^(PASS|FAIL) kconfig ' <<<"$out")
+if [ -z "$lines" ]; then
+	result kconfig "scripts/kconfig-check.sh did not run: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+fi
+while read -r st _ name why; do
+	name=${name%:}
+	if [ "$st" = PASS ]; then
+		result "kconfig-$name" ok
+	else
+		result "kconfig-$name" "$why"
+	fi
+done <<<"$lines"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -78,6 +78,7 @@ args=(--seed "$SEED" --cases "$CASES" --show 10 "${model[@]}")
 # them for the run (about twice the speed), and restore the setting after.
 RCU_EXP=/sys/kernel/rcu_expedited
 rcu_old=""
+# shellcheck disable=SC2317 # on_exit_hook
 restore_rcu() { [ -n "$rcu_old" ] && echo "$rcu_old" > "$RCU_EXP"; }
 if [ "${NFTP_IN_VM:-}" = 1 ] && [ -w "$RCU_EXP" ]; then
 	rcu_old=$(cat "$RCU_EXP")

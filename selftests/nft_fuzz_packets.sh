@@ -24,6 +24,7 @@ COUNT=${PKTFUZZ_COUNT:-6000}
 SEED=${PKTFUZZ_SEED:-1}
 CG=/sys/fs/cgroup/nftp-fuzz-$$
 
+# shellcheck disable=SC2317 # on_exit_hook
 cg_cleanup() { [ -d "$CG" ] && rmdir "$CG" 2>/dev/null; }
 on_exit_hook=cg_cleanup
 

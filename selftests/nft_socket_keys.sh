@@ -49,6 +49,7 @@ fi
 if [ "$HAVE_CG" = 1 ]; then
 	mkdir -p "$CGDIR/a/b/d" "$CGDIR/a/c" "$CGDIR/w" "$CGDIR/ns/a/b" "$CGDIR/ns/a/c"
 fi
+# shellcheck disable=SC2317 # called by the cases below
 cgdir() { if [ "$HAVE_CG" = 1 ]; then echo "$CGDIR/$1"; else echo ""; fi; }
 
 # start_srv ID CGSUB PROTO BIND [args]: a server in the router, in a cgroup
@@ -245,6 +246,7 @@ for hook in $hooks; do
 				# for A's UDP, from a socket bound to the original dst
 				w_a="w1= w0+"
 			fi
+			# shellcheck disable=SC2086 # w_a: no word or two
 			expect "$hook" "$p" "$v" 9001 all+ t1+ t0= m2a+ m2b= $w_a
 			expect "$hook" "$p" "$v" 9002 all+ t1= t0+ m2a= m2b+ w1= w0+
 			[ "$p" = udp ] && expect "$hook" "$p" "$v" 9003 all+ t1= t0+ m2a= m2b= w1+ w0=
@@ -272,7 +274,7 @@ done
 # names cgroups relative to the namespace root and counts levels from it.
 cgns_case()
 {
-	local desc="cgroup namespace rooted at $CGREL/ns" ns_rules f out rc=0
+	local desc="cgroup namespace rooted at $CGREL/ns" f out rc=0
 	start_peer_cg N-tcp-4 "$CGDIR/ns/a/b" "$nsrouter" tcp "0.0.0.0:9004" || return
 	start_peer_cg N-udp-6 "$CGDIR/ns/a/b" "$nsrouter" udp "[::]:9004" || return
 

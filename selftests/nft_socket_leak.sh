@@ -61,19 +61,21 @@ NREQ=50				# request sockets per family (listen backlog 64)
 
 on_exit_hook=socket_exit
 
-# slab NAME...: objects in use in these caches, summed. Shrinking a cache
-# first flushes its per-CPU caches, whose free objects /proc/slabinfo
-# would count as active.
+# slab tw|req: objects in use in the TCP and TCPv6 TIME_WAIT or request
+# socket caches, summed. Shrinking a cache first flushes its per-CPU
+# caches, whose free objects /proc/slabinfo would count as active.
 slab()
 {
-	local names="$*" n
-	for n in $names; do
+	local names n
+	case $1 in
+	tw) names=(tw_sock_TCP tw_sock_TCPv6) ;;
+	req) names=(request_sock_TCP request_sock_TCPv6) ;;
+	esac
+	for n in "${names[@]}"; do
 		echo 1 > "/sys/kernel/slab/$n/shrink" 2>/dev/null
 	done
-	awk -v n=" $names " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo
+	awk -v n=" ${names[*]} " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo
 }
-TW_SLABS="tw_sock_TCP tw_sock_TCPv6"
-REQ_SLABS="request_sock_TCP request_sock_TCPv6"
 sockstat_alloc() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat; }
 
 # A leak check that fails: on the in-tree module of a kernel without
@@ -95,8 +97,8 @@ else
 	RELOAD="nft_tproxy nft_socket nf_tproxy_ipv4 nf_tproxy_ipv6 nf_socket_ipv4 nf_socket_ipv6"
 fi
 
-TW0=$(slab $TW_SLABS)
-REQ0=$(slab $REQ_SLABS)
+TW0=$(slab tw)
+REQ0=$(slab req)
 ALLOC0=$(sockstat_alloc)
 log "baseline: TIME_WAIT slab objects $TW0, request socket slab objects $REQ0, TCP alloc $ALLOC0"
 
@@ -148,7 +150,7 @@ for v in 4 6; do
 		--sports "30001-$((30000 + NREQ))" 2>&1) || { fail "IPv$v: SYNs to :8081: $out"; exit "$ret"; }
 done
 nreq=$(ip netns exec "$nsrouter" ss -Htan state syn-recv | grep -c ':8081 ')
-REQ1=$(slab $REQ_SLABS)
+REQ1=$(slab req)
 # (request sockets: in the guest not every SYN made one that lasted; the
 # ACKs of the missing ones meet the listener, a full socket, and are
 # counted apart below)
@@ -258,7 +260,7 @@ for v in 4 6; do
 	stop_peer "${tw_pid[v]}"
 	blast tcp --src "$C" --dst "$R1" --dport 8080 --flags ack --sports "20001-$((20000 + NTW))"
 	ntw=$(ip netns exec "$nsrouter" ss -Htan -"$v" state time-wait | grep -c ':8080 ')
-	[ "$v" = 4 ] || TW1=$(slab $TW_SLABS)
+	[ "$v" = 4 ] || TW1=$(slab tw)
 	if [ "$ntw" -ge "$NTW" ]; then
 		pass "IPv$v: the router's $ntw TIME_WAIT sockets (:8080) outlived their lookups"
 	else
@@ -298,19 +300,17 @@ if [ "$HAVE_OWNER" = 1 ]; then
 	check_cnt "req: 'socket gid' BREAKs exactly as often" req-gid -eq "$(cnt req-mark)"
 fi
 # TIME_WAIT sockets: found (transparent 0 matches), BREAK on every other key
-for g in tw; do
-	check_cnt "$g: every packet found its socket ('socket transparent 0')" "$g-t0" -eq "$(cnt "$g-all")"
-	check_cnt "$g: 'socket mark' on a non-full socket: BREAK" "$g-mark" -eq 0
-	check_cnt "$g: 'socket wildcard' on a non-full socket: BREAK" "$g-w0" -eq 0
-	if [ "$HAVE_CG" = 1 ]; then
-		check_cnt "$g: 'socket cgroupv2' on a non-full socket: BREAK" "$g-cg" -eq 0
-		check_cnt "$g: 'socket cgroupv2' (deep) on a non-full socket: BREAK" "$g-cgdeep" -eq 0
-	fi
-	if [ "$HAVE_OWNER" = 1 ]; then
-		check_cnt "$g: 'socket uid' on a non-full socket: BREAK" "$g-uid" -eq 0
-		check_cnt "$g: 'socket gid' on a non-full socket: BREAK" "$g-gid" -eq 0
-	fi
-done
+check_cnt "tw: every packet found its socket ('socket transparent 0')" tw-t0 -eq "$(cnt tw-all)"
+check_cnt "tw: 'socket mark' on a non-full socket: BREAK" tw-mark -eq 0
+check_cnt "tw: 'socket wildcard' on a non-full socket: BREAK" tw-w0 -eq 0
+if [ "$HAVE_CG" = 1 ]; then
+	check_cnt "tw: 'socket cgroupv2' on a non-full socket: BREAK" tw-cg -eq 0
+	check_cnt "tw: 'socket cgroupv2' (deep) on a non-full socket: BREAK" tw-cgdeep -eq 0
+fi
+if [ "$HAVE_OWNER" = 1 ]; then
+	check_cnt "tw: 'socket uid' on a non-full socket: BREAK" tw-uid -eq 0
+	check_cnt "tw: 'socket gid' on a non-full socket: BREAK" tw-gid -eq 0
+fi
 for g in lsn udp; do
 	check_cnt "$g: full socket found, mark matches" "$g-mark" -eq "$(cnt "$g-all")"
 	check_cnt "$g: full socket, bound to an address: wildcard 0 matches" "$g-w0" -eq "$(cnt "$g-all")"
@@ -336,6 +336,7 @@ stop_peers
 # shellcheck disable=SC2046 # pid list
 kill $(ip netns pids "$nsrouter") 2>/dev/null
 ip netns del "$nsrouter"
+# shellcheck disable=SC2317 # through busywait
 peer_gone() { ! ip -net "$nsclient" link show eth0 > /dev/null 2>&1; }
 # Not at once: a request socket holds its (closed) listener, and that the
 # netns, until the request's next SYN-ACK timer finds the listener gone,
@@ -349,18 +350,21 @@ cleanup_all_ns
 cg_cleanup
 
 # slack: sockets of other users of this kernel (none in the test VM)
-tw_back() { [ "$(slab $TW_SLABS)" -le $((TW0 + 16)) ]; }
-req_back() { [ "$(slab $REQ_SLABS)" -le $((REQ0 + 16)) ]; }
+# shellcheck disable=SC2317 # through busywait
+tw_back() { [ "$(slab tw)" -le $((TW0 + 16)) ]; }
+# shellcheck disable=SC2317 # through busywait
+req_back() { [ "$(slab req)" -le $((REQ0 + 16)) ]; }
 if busywait 30000 tw_back; then
-	pass "TIME_WAIT sockets freed: slab objects $(slab $TW_SLABS) (baseline $TW0, $TW1 with the sockets)"
+	pass "TIME_WAIT sockets freed: slab objects $(slab tw) (baseline $TW0, $TW1 with the sockets)"
 else
-	leak_fail "TIME_WAIT sockets not freed: slab objects $(slab $TW_SLABS), baseline $TW0, $TW1 with the sockets"
+	leak_fail "TIME_WAIT sockets not freed: slab objects $(slab tw), baseline $TW0, $TW1 with the sockets"
 fi
 if busywait 30000 req_back; then
-	pass "request sockets freed: slab objects $(slab $REQ_SLABS) (baseline $REQ0, $REQ1 with the sockets)"
+	pass "request sockets freed: slab objects $(slab req) (baseline $REQ0, $REQ1 with the sockets)"
 else
-	leak_fail "request sockets not freed: slab objects $(slab $REQ_SLABS), baseline $REQ0, $REQ1 with the sockets"
+	leak_fail "request sockets not freed: slab objects $(slab req), baseline $REQ0, $REQ1 with the sockets"
 fi
+# shellcheck disable=SC2317 # through busywait
 alloc_back() { [ "$(sockstat_alloc)" -le $((ALLOC0 + 2)) ]; }
 if busywait 10000 alloc_back; then
 	pass "/proc/net/sockstat TCP alloc back to $(sockstat_alloc) (baseline $ALLOC0)"

@@ -160,21 +160,20 @@ keys=("transparent 1" "mark 0x2a" "wildcard 0")
 k=0
 for tf in ip ip6 inet; do
 	for hook in forward postrouting; do
-		for key in "${keys[$((k++ % 3))]}"; do
-			reject "socket $key in $tf $hook chain" "$KMSG" <<-EOF
-			table $tf newt {
-				chain ok {
-					type filter hook prerouting priority mangle; policy accept;
-					meta l4proto tcp socket $key counter
-				}
-				chain bad {
-					type filter hook $hook priority filter; policy accept;
-					meta l4proto tcp socket $key counter
-				}
+		key=${keys[$((k++ % 3))]}
+		reject "socket $key in $tf $hook chain" "$KMSG" <<-EOF
+		table $tf newt {
+			chain ok {
+				type filter hook prerouting priority mangle; policy accept;
+				meta l4proto tcp socket $key counter
 			}
-			add rule inet sbase pre meta l4proto udp socket transparent 1 counter
-			EOF
-		done
+			chain bad {
+				type filter hook $hook priority filter; policy accept;
+				meta l4proto tcp socket $key counter
+			}
+		}
+		add rule inet sbase pre meta l4proto udp socket transparent 1 counter
+		EOF
 	done
 done
 

@@ -45,6 +45,7 @@ shutdown_lifetime 0 seconds
 EOF
 }
 
+# shellcheck disable=SC2317 # through busywait
 squid_listening()
 {
 	ip netns exec "$nsrouter" ss -Htln "sport = :$SQUID_PORT" | grep -q .
@@ -175,6 +176,7 @@ squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (socket uid, fail-closed
 
 # squid stopped: fail-closed, nothing reaches the server
 stop_peer "$SQUID_PID"
+# shellcheck disable=SC2317 # through busywait
 squid_gone() { ! squid_listening; }
 busywait "$BUSYWAIT_TIMEOUT" squid_gone || fail "squid did not stop"
 for fam in 4 6; do
