@@ -5,10 +5,12 @@
 # Helpers for the nft-tproxy selftests, in the style of the kernel's
 # tools/testing/selftests/net/{lib.sh,netfilter/lib.sh}.
 #
-# Source it from a test script (bash, set -u). It installs an EXIT trap that
-# kills every process started with start_peer and deletes every namespace
-# made by setup_ns. A script that needs more cleanup sets on_exit_hook to the
-# name of a function.
+# Source it from a test script (bash, set -u), then install its traps:
+#   trap lib_cleanup EXIT
+#   trap lib_interrupted INT TERM HUP
+# lib_cleanup kills every process started with start_peer and deletes every
+# namespace made by setup_ns. A script that needs more cleanup sets
+# on_exit_hook to the name of a function.
 #
 # Results: fail() sets $ret to $ksft_fail; a script ends with `exit "$ret"`.
 
@@ -222,8 +224,8 @@ lib_cleanup()
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
 }
 
-trap lib_cleanup EXIT
-trap 'echo "FAIL: interrupted"; exit $ksft_fail' INT TERM HUP
+# shellcheck disable=SC2317 # a trap of the test script's
+lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 
 # ------------------------------------------------------------------ topology
 #

@@ -35,6 +35,8 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
 # shellcheck source=selftests/load_lib.sh
 source "$SELFTEST_DIR/load_lib.sh"
 

@@ -27,6 +27,8 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 

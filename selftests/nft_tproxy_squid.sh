@@ -17,6 +17,8 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "$0")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
 
 checktool "squid -v" "run squid"
 checktool "$NFT --version" "run nft"

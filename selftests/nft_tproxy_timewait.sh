@@ -33,6 +33,8 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
 
 checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"

@@ -33,6 +33,8 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
 
 BUILD_SH="$SELFTEST_DIR/../scripts/build-userspace.sh"
 
