@@ -29,6 +29,8 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap lib_cleanup EXIT
 trap lib_interrupted INT TERM HUP
+# shellcheck source=selftests/reject_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/reject_lib.sh"
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
@@ -38,8 +40,6 @@ checktool "$PYTHON --version" "run test without python3"
 
 nsr=""
 setup_ns nsr
-
-nft_r() { ip netns exec "$nsr" "$NFT" "$@"; }
 
 # the output chain: socket in output is newer (in-tree) than the rest
 OUT_RULES='		meta l4proto tcp socket mark 0x2a counter
@@ -109,49 +109,6 @@ if ! grep -q "socket transparent 1 meta mark set socket mark accept" <<< "$BEFOR
 	exit "$ret"
 fi
 pass "baseline: socket in prerouting, input$([ "$HAVE_OUT" = 1 ] && echo ", output") (ip, ip6, inet; direct and via jump) loads"
-
-# restore: back to the baseline after an unexpected change
-restore()
-{
-	nft_r flush ruleset
-	nft_r -f - <<< "$(baseline)"
-	BEFORE=$(nft_r list ruleset)
-}
-
-unchanged()
-{
-	local now
-	now=$(nft_r list ruleset)
-	if [ "$now" != "$BEFORE" ]; then
-		fail "$1: ruleset changed by a rejected transaction"
-		diff <(echo "$BEFORE") <(echo "$now") | indent
-		restore
-		return 1
-	fi
-	return 0
-}
-
-# reject DESC MESSAGE < ruleset: nft -f must fail with MESSAGE, change nothing
-reject()
-{
-	local desc=$1 msg=$2 f out rc=0
-	f=$(mktemp "$TMPD/bad.XXXXXX")
-	cat > "$f"
-	out=$(nft_r -f "$f" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc: accepted"
-		indent < "$f"
-		restore
-		return
-	fi
-	if ! grep -qF -- "$msg" <<< "$out"; then
-		fail "$desc: rejected, but without '$msg'"
-		echo "$out" | indent
-		unchanged "$desc"
-		return
-	fi
-	unchanged "$desc" && pass "$desc: rejected ('$msg'), ruleset unchanged"
-}
 
 KMSG="Could not process rule: Operation not supported"
 
@@ -234,40 +191,6 @@ EOF
 
 # --- straight to the kernel ---------------------------------------------------
 
-# raw DESC ERRNO[|ERRNO2] nfnl_raw.py args: rejected with that errno, unchanged
-raw()
-{
-	local desc="kernel: $1" expect=$2 out rc=0 e
-	shift 2
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest "$@" 2>&1) || rc=$?
-	if [ "$rc" -eq 1 ]; then
-		for e in ${expect//|/ }; do
-			case "$out" in
-			"REJECTED errno=$e "*)
-				unchanged "$desc" && pass "$desc: $out, ruleset unchanged"
-				return 0
-				;;
-			esac
-		done
-	fi
-	RAW_OUT=$out
-	if [ "$rc" -eq 0 ]; then
-		nft_r list ruleset > "$TMPD/raw_accepted"
-		restore
-	fi
-	return 1
-}
-
-# raw_expect DESC ERRNO nfnl_raw.py args: raw, a FAIL when it does not hold
-raw_expect()
-{
-	local desc=$1 expect=$2
-	shift 2
-	raw "$desc" "$expect" "$@" && return
-	fail "kernel: $desc: expected errno=$expect, got: $RAW_OUT"
-	unchanged "$desc"
-}
-
 # raw_ok DESC TABLEFAMILY HOOK nfnl_raw.py args: must be accepted
 raw_ok()
 {
@@ -292,22 +215,9 @@ raw_ok()
 	return 0
 }
 
-raw_family_case()
-{
-	local tf=$1 hook=$2 out rc=0
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
-		return
-	fi
-	nft_r delete table "$tf" rawtest
-	raw_expect "socket in table family $tf ($hook chain)" EOPNOTSUPP \
-		--table-family "$tf" --hook "$hook" --socket-key transparent
-}
-
-raw_family_case bridge prerouting
-raw_family_case netdev ingress
-raw_family_case arp input
+raw_family_case bridge prerouting socket --socket-key transparent
+raw_family_case netdev ingress socket --socket-key transparent
+raw_family_case arp input socket --socket-key transparent
 
 raw_expect "ip table, forward chain" EOPNOTSUPP --table-family ip --hook forward --socket-key mark
 raw_expect "ip6 table, postrouting chain" EOPNOTSUPP --table-family ip6 --hook postrouting --socket-key wildcard

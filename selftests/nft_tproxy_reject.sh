@@ -25,6 +25,8 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap lib_cleanup EXIT
 trap lib_interrupted INT TERM HUP
+# shellcheck source=selftests/reject_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/reject_lib.sh"
 
 checktool "$NFT --version" "run test without nft"
 checktool "$PYTHON --version" "run test without python3"
@@ -33,9 +35,10 @@ checktool "$PYTHON --version" "run test without python3"
 nsr=""
 setup_ns nsr
 
-nft_r() { ip netns exec "$nsr" "$NFT" "$@"; }
-
-BASELINE=$(cat <<-'EOF'
+# the ruleset that stands all through (reject_lib.sh)
+baseline()
+{
+	cat <<-'EOF'
 	table inet base {
 		chain sub {
 			tcp dport 81 tproxy ip to 127.0.0.1:1081
@@ -72,9 +75,9 @@ BASELINE=$(cat <<-'EOF'
 		}
 	}
 EOF
-)
+}
 
-if ! out=$(nft_r -f - <<< "$BASELINE" 2>&1); then
+if ! out=$(nft_r -f - <<< "$(baseline)" 2>&1); then
 	fail "baseline ruleset with valid tproxy rules does not load"
 	echo "$out" | indent
 	exit "$ret"
@@ -88,56 +91,6 @@ if ! grep -q "tproxy ip to 127.0.0.1:1081" <<< "$BEFORE" ||
 	exit "$ret"
 fi
 pass "baseline: tproxy in prerouting (ip, ip6, inet; direct, via jump, via vmap) loads"
-
-# unchanged DESC: the ruleset still equals the baseline
-unchanged()
-{
-	local now
-	now=$(nft_r list ruleset)
-	if [ "$now" != "$BEFORE" ]; then
-		fail "$1: ruleset changed by a rejected transaction"
-		diff <(echo "$BEFORE") <(echo "$now") | indent
-		# back to the baseline for the next case
-		nft_r flush ruleset
-		nft_r -f - <<< "$BASELINE"
-		BEFORE=$(nft_r list ruleset)
-		return 1
-	fi
-	return 0
-}
-
-# reject DESC MESSAGE [nft options] < ruleset
-# nft -f must fail, print MESSAGE, and change nothing.
-reject()
-{
-	local desc=$1 msg=$2 f out rc=0
-	shift 2
-	f=$(mktemp "$TMPD/bad.XXXXXX")
-	cat > "$f"
-	out=$(nft_r "$@" -f "$f" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc: accepted"
-		indent < "$f"
-		nft_r flush ruleset
-		nft_r -f - <<< "$BASELINE"
-		BEFORE=$(nft_r list ruleset)
-		return
-	fi
-	# MSG may list the wordings of several nft releases: A|B
-	local alts m
-	IFS='|' read -r -a alts <<< "$msg"
-	for m in "${alts[@]}"; do
-		grep -qF -- "$m" <<< "$out" && break
-		m=""
-	done
-	if [ -z "$m" ]; then
-		fail "$desc: rejected, but without '$msg'"
-		echo "$out" | indent
-		unchanged "$desc"
-		return
-	fi
-	unchanged "$desc" && pass "$desc: rejected ('$m'), ruleset unchanged"
-}
 
 KERNEL_MSG="Could not process rule: Operation not supported"
 
@@ -288,31 +241,6 @@ EOF
 
 # --- straight to the kernel (nfnl_raw.py) -----------------------------------
 
-# raw DESC ERRNO nfnl_raw.py args...
-# The batch must be rejected with ERRNO and leave the ruleset unchanged.
-raw()
-{
-	local desc="kernel: $1" expect=$2 out rc=0
-	shift 2
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest "$@" 2>&1) || rc=$?
-	case "$rc:$out" in
-	"1:REJECTED errno=$expect "*)
-		unchanged "$desc" && pass "$desc: $out, ruleset unchanged"
-		;;
-	0:*)
-		fail "$desc: accepted by the kernel, expected $expect"
-		nft_r list ruleset | indent
-		nft_r flush ruleset
-		nft_r -f - <<< "$BASELINE"
-		BEFORE=$(nft_r list ruleset)
-		;;
-	*)
-		fail "$desc: expected errno=$expect, got (exit $rc): $out"
-		unchanged "$desc"
-		;;
-	esac
-}
-
 # raw_ok DESC TABLEFAMILY LISTING nfnl_raw.py args...
 # The kernel must accept the batch and nft must list the tproxy rule
 # exactly as LISTING (the expression's dump); the table is removed again.
@@ -337,39 +265,25 @@ raw_ok()
 	unchanged "$desc"
 }
 
-# control: the table family / hook itself must be usable, else the case
-# would pass for the wrong reason
-raw_family_case()
-{
-	local tf=$1 hook=$2 out rc=0
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
-		return
-	fi
-	nft_r delete table "$tf" rawtest
-	raw "tproxy in table family $tf ($hook chain)" EOPNOTSUPP --table-family "$tf" --hook "$hook" --port 1080
-}
+raw_family_case bridge prerouting tproxy --port 1080
+raw_family_case netdev ingress tproxy --port 1080
+raw_family_case arp input tproxy --port 1080
 
-raw_family_case bridge prerouting
-raw_family_case netdev ingress
-raw_family_case arp input
-
-raw "no family attribute" EINVAL --tproxy-family none --port 1080
-raw "family but no address and no port register" EINVAL --tproxy-family ip
-raw "ip table, ip6 family" EINVAL --table-family ip --tproxy-family ip6 --port 1080
-raw "ip6 table, ip family" EINVAL --table-family ip6 --tproxy-family ip --port 1080
-raw "inet table, unspec family with an address" EINVAL --table-family inet --tproxy-family unspec --addr 127.0.0.1 --port 1080
-raw "inet table, unknown family 7" EOPNOTSUPP --table-family inet --tproxy-family 7 --port 1080
-raw "ip6 address register past the last register" ERANGE --table-family ip6 --tproxy-family ip6 --addr ::1 --addr-reg 23 --port 1080
-raw "port register out of range" ERANGE --port 1080 --port-reg 24
-raw "verdict register as port register" EINVAL --port 1080 --port-reg 0
+raw_expect "no family attribute" EINVAL --tproxy-family none --port 1080
+raw_expect "family but no address and no port register" EINVAL --tproxy-family ip
+raw_expect "ip table, ip6 family" EINVAL --table-family ip --tproxy-family ip6 --port 1080
+raw_expect "ip6 table, ip family" EINVAL --table-family ip6 --tproxy-family ip --port 1080
+raw_expect "inet table, unspec family with an address" EINVAL --table-family inet --tproxy-family unspec --addr 127.0.0.1 --port 1080
+raw_expect "inet table, unknown family 7" EOPNOTSUPP --table-family inet --tproxy-family 7 --port 1080
+raw_expect "ip6 address register past the last register" ERANGE --table-family ip6 --tproxy-family ip6 --addr ::1 --addr-reg 23 --port 1080
+raw_expect "port register out of range" ERANGE --port 1080 --port-reg 24
+raw_expect "verdict register as port register" EINVAL --port 1080 --port-reg 0
 for hook in input forward output postrouting; do
-	raw "ip table, $hook chain" EOPNOTSUPP --hook "$hook" --port 1080
+	raw_expect "ip table, $hook chain" EOPNOTSUPP --hook "$hook" --port 1080
 done
-raw "jump from input to a chain with tproxy (jump rule added last)" EOPNOTSUPP --jump-from input --port 1080
-raw "jump from input to a chain with tproxy (jump rule added first)" EOPNOTSUPP --jump-from input --jump-first --port 1080
-raw "jump from output, inet table, ip6" EOPNOTSUPP --table-family inet --tproxy-family ip6 --jump-from output --addr ::1 --port 1080
+raw_expect "jump from input to a chain with tproxy (jump rule added last)" EOPNOTSUPP --jump-from input --port 1080
+raw_expect "jump from input to a chain with tproxy (jump rule added first)" EOPNOTSUPP --jump-from input --jump-first --port 1080
+raw_expect "jump from output, inet table, ip6" EOPNOTSUPP --table-family inet --tproxy-family ip6 --jump-from output --addr ::1 --port 1080
 
 # what the kernel must accept (wire compatibility with other netlink users)
 raw_ok "ip table, ip family, port" ip "meta l4proto tcp tproxy to :1080" --port 1080
@@ -400,13 +314,13 @@ if [ "${NFTP_MODE:-}" = ref ]; then
 		--port 1080 --tproxy-flags 2
 	echo "N/A: tproxy flags (fail-closed): the in-tree nft_tproxy of $(uname -r) ignores the attribute"
 else
-	raw "unknown flag bit 0x2" EOPNOTSUPP --port 1080 --tproxy-flags 2
-	raw "fail-closed and an unknown bit 0x80000000" EOPNOTSUPP --port 1080 --tproxy-flags 0x80000001
-	raw "flags, ip table, ip6 family (family checked first)" EINVAL --tproxy-family ip6 --port 1080 --tproxy-flags 2
-	raw "unknown flag bit and a bad register (flags checked first)" EOPNOTSUPP \
+	raw_expect "unknown flag bit 0x2" EOPNOTSUPP --port 1080 --tproxy-flags 2
+	raw_expect "fail-closed and an unknown bit 0x80000000" EOPNOTSUPP --port 1080 --tproxy-flags 0x80000001
+	raw_expect "flags, ip table, ip6 family (family checked first)" EINVAL --tproxy-family ip6 --port 1080 --tproxy-flags 2
+	raw_expect "unknown flag bit and a bad register (flags checked first)" EOPNOTSUPP \
 		--port 1080 --port-reg 24 --tproxy-flags 4
-	raw "fail-closed, no register" EINVAL --tproxy-flags 1
-	raw "fail-closed, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 1
+	raw_expect "fail-closed, no register" EINVAL --tproxy-flags 1
+	raw_expect "fail-closed, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 1
 	raw_ok "fail-closed, port" ip "meta l4proto tcp tproxy to :1080$fc" --port 1080 --tproxy-flags 1
 	raw_ok "fail-closed, inet table, ip6 address and port" inet \
 		"meta l4proto tcp tproxy ip6 to [::1]:1080$fc" --tproxy-family ip6 --addr ::1 --port 1080 --tproxy-flags 1
