@@ -7,7 +7,8 @@
 # function names in strings); and kernel-doc -Werror over the modules.  checkpatch comes from Debian's
 # linux-source-6.1 (installed as scripts/debug-kernel.sh --deps-only does),
 # taken out into build/checkpatch/.  Prints what it finds and a last line
-# "lint: N files, N with findings" (a file counts once per tool); exit 1 if any.
+# "lint: N files, N with findings" (selftests/Makefile counts as a file:
+# its TEST_PROGS and TEST_FILES must name exactly the scripts and helpers) (a file counts once per tool); exit 1 if any.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -59,6 +60,15 @@ done < <(git ls-files 'tools/*.[ch]')
 for f in kmod/*.c nft-expr/*.c; do
 	finding "$f (kernel-doc)" "$(perl "$kdoc" -none -Werror "$f" 2>&1 || true)"
 done
+
+# selftests/Makefile's lists against the directory: what run.sh would run
+# with no names, and every other file a script may source or start
+listed() { make -s -C selftests -f Makefile -f - <<< "p:; @printf '%s\n' \$($1)" p | sort; }
+finding selftests/Makefile "$(
+	diff <(listed TEST_PROGS) <(cd selftests && ls nft_*.sh) | sed 's/^/TEST_PROGS: /'
+	diff <(listed TEST_FILES) <(cd selftests && git ls-files | grep -vxE 'nft_.*\.sh|Makefile|README\.md|config|settings|run\.sh') |
+		sed 's/^/TEST_FILES: /'
+)" || true
 
 echo "lint: $files files, $bad with findings"
 ((bad == 0))

@@ -3,7 +3,8 @@
 #
 # Run the nft-tproxy selftests: every selftests/nft_*.sh, or the ones named
 # (nft_tproxy_tcp, nft_tproxy_tcp.sh or a path). Each runs with a timeout
-# (NFTP_TEST_TIMEOUT seconds, default 900) as root; its output is shown
+# (NFTP_TEST_TIMEOUT seconds, default the `timeout=` of ./settings, as
+# kselftest's runner reads it) as root; its output is shown
 # indented under "# ", followed by a TAP-style line:
 #   ok N name # 40s | ok N name # 40s, 2 n/a | not ok N name # ... |
 #   ok N name # SKIP
@@ -18,7 +19,8 @@
 set -u
 
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-timeout_s=${NFTP_TEST_TIMEOUT:-900}
+timeout_s=${NFTP_TEST_TIMEOUT:-$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)}
+timeout_s=${timeout_s:-900}
 NFT=${NFT:-nft}
 export NFT
 
