@@ -249,6 +249,23 @@ lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 C4=10.0.1.99   R1_4=10.0.1.1  S1_4=10.0.2.99  R2_4=10.0.2.1  S2_4=10.0.3.99  R3_4=10.0.3.1
 C6=dead:1::99  R1_6=dead:1::1 S1_6=dead:2::99 R2_6=dead:2::1 S2_6=dead:3::99 R3_6=dead:3::1
 
+# set_family 4|6: the addresses above for one IP version, as V, FAM (ip or
+# ip6), C, R1, S1, R2, S2, R3, R3_ADDR (R3 as a tproxy statement writes it),
+# ANY and LO.  A script that derives more from them (a match, a
+# destination) sets on_family_hook to the name of a function doing that.
+set_family()
+{
+	V=$1
+	if [ "$V" = 4 ]; then
+		FAM=ip C=$C4 R1=$R1_4 S1=$S1_4 R2=$R2_4 S2=$S2_4 R3=$R3_4
+		R3_ADDR=$R3_4 ANY=0.0.0.0 LO=127.0.0.1
+	else
+		FAM=ip6 C=$C6 R1=$R1_6 S1=$S1_6 R2=$R2_6 S2=$S2_6 R3=$R3_6
+		R3_ADDR="[$R3_6]" ANY=:: LO=::1
+	fi
+	[ -z "${on_family_hook:-}" ] || "$on_family_hook"
+}
+
 topology()
 {
 	setup_ns nsclient nsrouter nsserver1 nsserver2
@@ -347,24 +364,47 @@ example_ip() { sed -n 's/^#   \(ip .*\)$/\1/p' "$EXAMPLES/$1.nft"; }
 
 # start_peer ID NS PROTO BIND [tproxy_peer.py server args...]
 # Starts a server in NS, waits until it is bound, sets PEER_PID.
-# Its event log is $TMPD/ID.log (emptied at start).
+# Its event log is $TMPD/ID.log (emptied at start).  The caller may set:
+#   PEER_NOWAIT=1     do not wait: the caller starts several and waits for
+#                     them at once (wait_peers; python starts slowly)
+#   PEER_WRAP=(CMD)   run the server under CMD (setpriv: another owner)
+#   PEER_CGROUP=DIR   start it in the cgroup v2 directory DIR
+#                     (socket_lib.sh's IN_CGROUP)
 start_peer()
 {
-	local id=$1 ns=$2 proto=$3 bind=$4
+	local id=$1 ns=$2 proto=$3 bind=$4 in_cg=()
 	shift 4
-	local ready="$TMPD/$id.ready"
+	local ready="$TMPD/$id.ready" cg=${PEER_CGROUP:-}
 	rm -f "$ready"
 	: > "$TMPD/$id.log"
-	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
+	# "${IN_CGROUP[@]}", not a function: a function run with & is a
+	# subshell whose pid stop_peer would kill, leaving the server running
+	[ -n "$cg" ] && in_cg=("${IN_CGROUP[@]}" "$cg")
+	"${in_cg[@]}" ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
 		--proto "$proto" --bind "$bind" --ready-file "$ready" \
 		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
+	[ "${PEER_NOWAIT:-0}" = 1 ] && return 0
 	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then
-		fail "$id: server on $bind ($proto) did not come up"
+		fail "$id: server on $bind ($proto)${cg:+ in cgroup $cg} did not come up"
 		indent < "$TMPD/$id.err"
 		return 1
 	fi
+	return 0
+}
+
+# wait_peers ID...: until every one of these servers is up
+wait_peers()
+{
+	local id
+	for id in "$@"; do
+		if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$TMPD/$id.ready"; then
+			fail "$id: server did not come up"
+			indent < "$TMPD/$id.err"
+			return 1
+		fi
+	done
 	return 0
 }
 

@@ -104,23 +104,18 @@ done
 
 topology || exit "$ksft_fail"
 
-set_family()
-{
-	V=$1
-	if [ "$V" = 4 ]; then C=$C4 S1=$S1_4 S2=$S2_4 ANY=0.0.0.0; else C=$C6 S1=$S1_6 S2=$S2_6 ANY=::; fi
-}
 
 declare -A PROXY_PID=()
 for v in 4 6; do
 	set_family "$v"
 	for P in tcp udp; do
-		start_peer_bg "server1-$P-$v" "$nsserver1" "$P" "$(hostport "$S1" 8080)" --role server1
-		start_peer_bg "proxy-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" 12345)" --transparent --proxy \
+		PEER_NOWAIT=1 start_peer "server1-$P-$v" "$nsserver1" "$P" "$(hostport "$S1" 8080)" --role server1
+		PEER_NOWAIT=1 start_peer "proxy-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" 12345)" --transparent --proxy \
 			--role proxy --upstream-timeout 2
 		PROXY_PID[$P$v]=$PEER_PID
-		start_peer_bg "dns-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" 5353)" --transparent --role dns
+		PEER_NOWAIT=1 start_peer "dns-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" 5353)" --transparent --role dns
 	done
-	start_peer_bg "server2-tcp-$v" "$nsserver2" tcp "$(hostport "$S2" 8080)" --role server2
+	PEER_NOWAIT=1 start_peer "server2-tcp-$v" "$nsserver2" tcp "$(hostport "$S2" 8080)" --role server2
 done
 wait_peers {server1,proxy,dns}-{tcp,udp}-{4,6} server2-tcp-{4,6} || exit "$ksft_fail"
 
@@ -208,7 +203,7 @@ PEER_WRAP=(setpriv --reuid=proxy --regid=proxy --clear-groups --inh-caps=+net_ad
 for v in 4 6; do
 	set_family "$v"
 	for P in tcp udp; do
-		start_peer_bg "local-$P-$v" "$nsclient" "$P" "$(hostport "$ANY" 12345)" --transparent --proxy \
+		PEER_NOWAIT=1 start_peer "local-$P-$v" "$nsclient" "$P" "$(hostport "$ANY" 12345)" --transparent --proxy \
 			--role proxy --upstream-timeout 2
 	done
 done
@@ -269,9 +264,9 @@ ip -net "$nsweb" addr add "$WEB6/128" dev lo
 
 for v in 4 6; do
 	if [ "$v" = 4 ]; then W=$WEB4 ANY=0.0.0.0; else W=$WEB6 ANY=::; fi
-	start_peer_bg "web-$v" "$nsweb" tcp "$(hostport "$W" 80)" --role web
-	start_peer_bg "web8080-$v" "$nsweb" tcp "$(hostport "$W" 8080)" --role web8080
-	start_peer_bg "bproxy-$v" "$nsbridge" tcp "$(hostport "$ANY" 3129)" --transparent --proxy \
+	PEER_NOWAIT=1 start_peer "web-$v" "$nsweb" tcp "$(hostport "$W" 80)" --role web
+	PEER_NOWAIT=1 start_peer "web8080-$v" "$nsweb" tcp "$(hostport "$W" 8080)" --role web8080
+	PEER_NOWAIT=1 start_peer "bproxy-$v" "$nsbridge" tcp "$(hostport "$ANY" 3129)" --transparent --proxy \
 		--role proxy --upstream-timeout 2
 done
 wait_peers {web,web8080,bproxy}-{4,6} || exit "$ksft_fail"

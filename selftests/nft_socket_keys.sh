@@ -57,13 +57,10 @@ cgdir() { if [ "$HAVE_CG" = 1 ]; then echo "$CGDIR/$1"; else echo ""; fi; }
 # start_srv ID CGSUB PROTO BIND [args]: a server in the router, in a cgroup
 start_srv()
 {
-	local id=$1 sub=$2
+	local id=$1 sub=$2 cg=""
 	shift 2
-	if [ "$HAVE_CG" = 1 ]; then
-		start_peer_cg "$id" "$CGDIR/$sub" "$nsrouter" "$@"
-	else
-		start_peer_bg "$id" "$nsrouter" "$@"
-	fi
+	[ "$HAVE_CG" = 1 ] && cg=$CGDIR/$sub
+	PEER_CGROUP=$cg start_peer "$id" "$nsrouter" "$@"
 }
 
 PEER_NOWAIT=1
@@ -277,8 +274,8 @@ done
 cgns_case()
 {
 	local desc="cgroup namespace rooted at $CGREL/ns" f out rc=0
-	start_peer_cg N-tcp-4 "$CGDIR/ns/a/b" "$nsrouter" tcp "0.0.0.0:9004" || return
-	start_peer_cg N-udp-6 "$CGDIR/ns/a/b" "$nsrouter" udp "[::]:9004" || return
+	PEER_CGROUP=$CGDIR/ns/a/b start_peer N-tcp-4 "$nsrouter" tcp "0.0.0.0:9004" || return
+	PEER_CGROUP=$CGDIR/ns/a/b start_peer N-udp-6 "$nsrouter" udp "[::]:9004" || return
 
 	load_ruleset_nsenter "$nsrouter" "$desc: absolute rules" <<-EOF || { fail "$desc: absolute rules refused"; indent < "$TMPD/last_load.err"; return; }
 	flush ruleset

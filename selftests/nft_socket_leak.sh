@@ -115,11 +115,9 @@ else
 fi
 srv()
 {
-	if [ "$HAVE_CG" = 1 ]; then
-		start_peer_cg "$1" "$CGDIR" "$nsrouter" "${@:2}"
-	else
-		start_peer_bg "$1" "$nsrouter" "${@:2}"
-	fi
+	local cg=""
+	[ "$HAVE_CG" = 1 ] && cg=$CGDIR
+	PEER_CGROUP=$cg start_peer "$1" "$nsrouter" "${@:2}"
 }
 
 # --- sockets to hit ----------------------------------------------------------

@@ -63,8 +63,8 @@ for port in 9101 9102; do
 	read -r uid gid <<< "$(owner "$port")"
 	PEER_WRAP=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
 	for p in tcp udp; do
-		start_peer_bg "$p-4-$port" "$nsrouter" "$p" "$R1_4:$port" --role "u$uid"
-		start_peer_bg "$p-6-$port" "$nsrouter" "$p" "[$R1_6]:$port" --role "u$uid"
+		PEER_NOWAIT=1 start_peer "$p-4-$port" "$nsrouter" "$p" "$R1_4:$port" --role "u$uid"
+		PEER_NOWAIT=1 start_peer "$p-6-$port" "$nsrouter" "$p" "[$R1_6]:$port" --role "u$uid"
 	done
 	PEER_WRAP=()
 	wait_peers {tcp,udp}-{4,6}-"$port" || exit "$ksft_fail"

@@ -42,10 +42,10 @@ ip -net "$nsrouter" addr add "$NAT4/32" dev veth1
 ip -net "$nsrouter" addr add "$NAT6/128" dev veth1 nodad
 
 for p in tcp udp; do
-	start_peer_bg "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1
-	start_peer_bg "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1
-	start_peer_bg "decoy-$p-4" "$nsrouter" "$p" "0.0.0.0:$NATPORT" --role decoy --mark 0x63
-	start_peer_bg "decoy-$p-6" "$nsrouter" "$p" "[::]:$NATPORT" --role decoy --mark 0x63
+	PEER_NOWAIT=1 start_peer "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1
+	PEER_NOWAIT=1 start_peer "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1
+	PEER_NOWAIT=1 start_peer "decoy-$p-4" "$nsrouter" "$p" "0.0.0.0:$NATPORT" --role decoy --mark 0x63
+	PEER_NOWAIT=1 start_peer "decoy-$p-6" "$nsrouter" "$p" "[::]:$NATPORT" --role decoy --mark 0x63
 done
 wait_peers {server1,decoy}-{tcp,udp}-{4,6} || exit "$ksft_fail"
 

@@ -43,10 +43,10 @@ PORT=12345
 topology || exit "$ksft_fail"
 
 for p in tcp udp; do
-	start_peer_bg "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1
-	start_peer_bg "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1
-	start_peer_bg "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1
-	start_peer_bg "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1
+	PEER_NOWAIT=1 start_peer "server1-$p-4" "$nsserver1" "$p" "$S1_4:8080" --role server1
+	PEER_NOWAIT=1 start_peer "server1-$p-6" "$nsserver1" "$p" "[$S1_6]:8080" --role server1
+	PEER_NOWAIT=1 start_peer "server1-$p-4f" "$nsserver1" "$p" "$S1_4:9090" --role server1
+	PEER_NOWAIT=1 start_peer "server1-$p-6f" "$nsserver1" "$p" "[$S1_6]:9090" --role server1
 done
 wait_peers server1-{tcp,udp}-{4,6}{,f} || exit "$ksft_fail"
 
@@ -91,17 +91,14 @@ $(fwd_counters)
 	EOF
 }
 
-set_family()
+# set_family (lib.sh), and this test's destinations
+# shellcheck disable=SC2317 # called by set_family
+v4_family()
 {
-	V=$1
-	if [ "$V" = 4 ]; then
-		C=$C4 S1=$S1_4 ANY=0.0.0.0
-	else
-		C=$C6 S1=$S1_6 ANY=::
-	fi
 	DST=$(hostport "$S1" 8080)
 	FDST=$(hostport "$S1" 9090)
 }
+on_family_hook=v4_family
 
 # (a) + (c): the proxy (one per family and protocol, started at the
 # beginning) accepts the diverted connection and relays it to server1 from
@@ -207,10 +204,10 @@ declare -A PROXY_PID=()
 for v in 4 6; do
 	set_family "$v"
 	for P in tcp udp; do
-		start_peer_bg "proxy-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy \
+		PEER_NOWAIT=1 start_peer "proxy-$P-$v" "$nsrouter" "$P" "$(hostport "$ANY" $PORT)" --transparent --proxy \
 			--role proxy --upstream-timeout 2
 		PROXY_PID[$P$v]=$PEER_PID
-		start_peer_bg "foreign-$P-$v" "$nsrouter" "$P" "$FDST" --transparent
+		PEER_NOWAIT=1 start_peer "foreign-$P-$v" "$nsrouter" "$P" "$FDST" --transparent
 	done
 done
 wait_peers {proxy,foreign}-{tcp,udp}-{4,6} || exit "$ksft_fail"

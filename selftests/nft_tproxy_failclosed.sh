@@ -60,8 +60,8 @@ for port in 8080 8081; do
 	id=server1
 	[ "$port" = 8081 ] && id=other
 	for p in tcp udp; do
-		start_peer_bg "$id-$p-4" "$nsserver1" "$p" "$S1_4:$port" --role server1
-		start_peer_bg "$id-$p-6" "$nsserver1" "$p" "[$S1_6]:$port" --role server1
+		PEER_NOWAIT=1 start_peer "$id-$p-4" "$nsserver1" "$p" "$S1_4:$port" --role server1
+		PEER_NOWAIT=1 start_peer "$id-$p-6" "$nsserver1" "$p" "[$S1_6]:$port" --role server1
 	done
 	wait_peers "$id"-{tcp,udp}-{4,6} || exit "$ksft_fail"
 done

@@ -39,21 +39,15 @@ start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$re
 start_peer server2-4 "$nsserver2" tcp "$S2_4:8080" --role server2 || exit "$ret"
 start_peer server2-6 "$nsserver2" tcp "[$S2_6]:8080" --role server2 || exit "$ret"
 
-# set_family 4|6: addresses and names for one IP version
-set_family()
+# set_family (lib.sh), and this test's match and destinations
+# shellcheck disable=SC2317 # called by set_family
+tcp_family()
 {
-	V=$1
-	if [ "$V" = 4 ]; then
-		FAM=ip C=$C4 S1=$S1_4 S2=$S2_4 R1=$R1_4 R2=$R2_4 R3=$R3_4 ANY=0.0.0.0 LO=127.0.0.1
-		R3_ADDR=$R3_4
-	else
-		FAM=ip6 C=$C6 S1=$S1_6 S2=$S2_6 R1=$R1_6 R2=$R2_6 R3=$R3_6 ANY=:: LO=::1
-		R3_ADDR="[$R3_6]"
-	fi
 	MATCH="$FAM daddr $S1 tcp dport 8080"
 	DST1=$(hostport "$S1" 8080)
 	DST2=$(hostport "$S2" 8080)
 }
+on_family_hook=tcp_family
 
 # ruleset TABLEFAMILY TPROXY_STATEMENT [local|fwd [MATCH]]
 # MATCH defaults to "$FAM daddr server1 tcp dport 8080". The output route

@@ -93,7 +93,7 @@ tw_attempt()
 {
 	local peer out rc rst0 rst1 retr0 retr1 left t0 t1 took_ms left_ms
 	next_sport
-	peer=$(hostport "$c" "$SPORT")
+	peer=$(hostport "$C" "$SPORT")
 
 	# 1st connection: the proxy answers and closes first
 	expect_reply "$desc: first connection" "$nsclient" tcp "$dst" "$SPORT" 1 \
@@ -158,13 +158,9 @@ tw_attempt()
 tw_case()
 {
 	local v=$1 tf=$2 stmt=$3
-	local fam c s1 any dst desc attempt st=2
-	if [ "$v" = 4 ]; then
-		fam=ip c=$C4 s1=$S1_4 any=0.0.0.0
-	else
-		fam=ip6 c=$C6 s1=$S1_6 any=::
-	fi
-	dst=$(hostport "$s1" 8080)
+	local dst desc attempt st=2
+	set_family "$v"
+	dst=$(hostport "$S1" 8080)
 	desc="IPv$v $tf table '$stmt'"
 
 	load_ruleset "$nsrouter" "$desc" <<-EOF || return
@@ -172,11 +168,11 @@ tw_case()
 	table $tf tproxy_test {
 		chain divert {
 			type filter hook prerouting priority mangle; policy accept;
-			$fam daddr $s1 tcp dport 8080 $stmt meta mark set 1 accept
+			$FAM daddr $S1 tcp dport 8080 $stmt meta mark set 1 accept
 		}
 	}
 	EOF
-	start_peer proxy "$nsrouter" tcp "$(hostport "$any" $PORT)" --transparent --close-first || return
+	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent --close-first || return
 
 	for attempt in $(seq "$TW_ATTEMPTS"); do
 		st=0

@@ -95,60 +95,6 @@ cg_cleanup()
 IN_CGROUP=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"')
 in_cgroup() { "${IN_CGROUP[@]}" "$@"; }
 
-# start_peer_cg ID CGDIR NS PROTO BIND [server args...]: start_peer, in a cgroup
-start_peer_cg()
-{
-	local id=$1 dir=$2 ns=$3 proto=$4 bind=$5
-	shift 5
-	local ready="$TMPD/$id.ready"
-	rm -f "$ready"
-	: > "$TMPD/$id.log"
-	# "${IN_CGROUP[@]}", not the function: a function run with & is a
-	# subshell whose pid stop_peer would kill, leaving the server running
-	"${IN_CGROUP[@]}" "$dir" ip netns exec "$ns" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
-		--proto "$proto" --bind "$bind" --ready-file "$ready" \
-		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
-	PEER_PID=$!
-	PID_LIST+=("$PEER_PID")
-	# PEER_NOWAIT=1: the caller waits for several at once (wait_peers)
-	[ "${PEER_NOWAIT:-0}" = 1 ] && return 0
-	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then
-		fail "$id: server on $bind ($proto) in cgroup $dir did not come up"
-		indent < "$TMPD/$id.err"
-		return 1
-	fi
-	return 0
-}
-
-# start_peer_bg ID NS PROTO BIND [args]: start_peer without waiting for it
-start_peer_bg()
-{
-	local id=$1 ns=$2 proto=$3 bind=$4
-	shift 4
-	rm -f "$TMPD/$id.ready"
-	: > "$TMPD/$id.log"
-	ip netns exec "$ns" "${PEER_WRAP[@]}" timeout "$PEER_LIFETIME" "${PYRUN[@]}" tproxy_peer server \
-		--proto "$proto" --bind "$bind" --ready-file "$TMPD/$id.ready" \
-		--log "$TMPD/$id.log" --role "$id" --lifetime "$PEER_LIFETIME" "$@" > /dev/null 2>> "$TMPD/$id.err" &
-	PEER_PID=$!
-	PID_LIST+=("$PEER_PID")
-}
-
-# wait_peers ID...: until every one of these servers is up (python starts
-# slowly under TCG: starting them together saves most of it)
-wait_peers()
-{
-	local id
-	for id in "$@"; do
-		if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$TMPD/$id.ready"; then
-			fail "$id: server did not come up"
-			indent < "$TMPD/$id.err"
-			return 1
-		fi
-	done
-	return 0
-}
-
 # nft_nsenter NS ARGS...: nft in NS without `ip netns exec`, which remounts
 # /sys and so hides /sys/fs/cgroup from nft (cgroupv2 paths)
 nft_nsenter() { nsenter --net="/run/netns/$1" "$NFT" "${@:2}"; }
