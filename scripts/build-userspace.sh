@@ -41,7 +41,7 @@ NFTABLES=nftables-1.1.1
 
 # sha256 of the tarballs this script knows, and what each one is:
 # - git-archive snapshots of the release commits (no configure), as in
-#   /work/shared/upstream/SHA256SUMS;
+#   ../shared/upstream/SHA256SUMS;
 # - the netfilter.org release tarballs (with a generated configure), as
 #   distributions package them: Chimera Linux cports main/libnftnl/template.py
 #   (pkgver 1.2.8) and main/python-nftables/template.py (pkgver 1.1.1); the
