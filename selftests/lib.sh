@@ -251,8 +251,9 @@ C6=dead:1::99  R1_6=dead:1::1 S1_6=dead:2::99 R2_6=dead:2::1 S2_6=dead:3::99 R3_
 
 # set_family 4|6: the addresses above for one IP version, as V, FAM (ip or
 # ip6), C, R1, S1, R2, S2, R3, R3_ADDR (R3 as a tproxy statement writes it),
-# ANY and LO.  A script that derives more from them (a match, a
-# destination) sets on_family_hook to the name of a function doing that.
+# ANY, LO, and DST1/DST2: server1/server2 at port 8080, where start_servers
+# puts them.  A script that derives more from them (its match) sets
+# on_family_hook to the name of a function doing that.
 set_family()
 {
 	V=$1
@@ -263,6 +264,8 @@ set_family()
 		FAM=ip6 C=$C6 R1=$R1_6 S1=$S1_6 R2=$R2_6 S2=$S2_6 R3=$R3_6
 		R3_ADDR="[$R3_6]" ANY=:: LO=::1
 	fi
+	DST1=$(hostport "$S1" 8080)
+	DST2=$(hostport "$S2" 8080)
 	[ -z "${on_family_hook:-}" ] || "$on_family_hook"
 }
 
@@ -406,6 +409,49 @@ wait_peers()
 		fi
 	done
 	return 0
+}
+
+# divert_ruleset TABLEFAMILY TPROXY_STATEMENT [MATCH [local]]: the ruleset
+# of one tproxy case, a table tproxy_test with the statement in prerouting
+# after MATCH (default $MATCH, which the script's on_family_hook sets).
+# With "local", also an output route chain marking $MATCH, so that the
+# router's own connections take the tproxy policy route back in.
+divert_ruleset()
+{
+	local tf=$1 stmt=$2 match=${3:-$MATCH} origin=${4:-fwd}
+	cat <<-EOF
+	flush ruleset
+	table $tf tproxy_test {
+		chain divert {
+			type filter hook prerouting priority mangle; policy accept;
+			$match $stmt meta mark set 1 accept
+		}
+	EOF
+	if [ "$origin" = local ]; then
+		cat <<-EOF
+		chain out {
+			type route hook output priority mangle; policy accept;
+			$MATCH meta mark set 1
+		}
+		EOF
+	fi
+	echo "}"
+}
+
+# start_servers PROTO SERVER...: the topology's servers (server1, server2)
+# answering PROTO on port 8080, IPv4 and IPv6, as SERVER-4 and SERVER-6
+# with role SERVER; started together, then waited for
+start_servers()
+{
+	local proto=$1 s n nsv a4 a6 ids=()
+	shift
+	for s in "$@"; do
+		n=${s#server} nsv=ns$s a4=S${n}_4 a6=S${n}_6
+		PEER_NOWAIT=1 start_peer "$s-4" "${!nsv}" "$proto" "${!a4}:8080" --role "$s"
+		PEER_NOWAIT=1 start_peer "$s-6" "${!nsv}" "$proto" "[${!a6}]:8080" --role "$s"
+		ids+=("$s-4" "$s-6")
+	done
+	wait_peers "${ids[@]}"
 }
 
 # stop_peer PID

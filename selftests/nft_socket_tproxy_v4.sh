@@ -95,7 +95,7 @@ $(fwd_counters)
 # shellcheck disable=SC2317 # called by set_family
 v4_family()
 {
-	DST=$(hostport "$S1" 8080)
+	DST=$DST1
 	FDST=$(hostport "$S1" 9090)
 }
 on_family_hook=v4_family

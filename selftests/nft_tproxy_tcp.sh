@@ -34,45 +34,15 @@ PORT=12345
 topology || exit "$ksft_fail"
 
 # server1 and server2 answer on port 8080, v4 and v6
-start_peer server1-4 "$nsserver1" tcp "$S1_4:8080" --role server1 || exit "$ret"
-start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$ret"
-start_peer server2-4 "$nsserver2" tcp "$S2_4:8080" --role server2 || exit "$ret"
-start_peer server2-6 "$nsserver2" tcp "[$S2_6]:8080" --role server2 || exit "$ret"
+start_servers tcp server1 server2 || exit "$ret"
 
-# set_family (lib.sh), and this test's match and destinations
+# set_family (lib.sh), and the match of this test's rules (divert_ruleset)
 # shellcheck disable=SC2317 # called by set_family
 tcp_family()
 {
 	MATCH="$FAM daddr $S1 tcp dport 8080"
-	DST1=$(hostport "$S1" 8080)
-	DST2=$(hostport "$S2" 8080)
 }
 on_family_hook=tcp_family
-
-# ruleset TABLEFAMILY TPROXY_STATEMENT [local|fwd [MATCH]]
-# MATCH defaults to "$FAM daddr server1 tcp dport 8080". The output route
-# chain (local) always uses that default.
-ruleset()
-{
-	local tf=$1 stmt=$2 origin=${3:-fwd} match=${4:-$MATCH}
-	cat <<-EOF
-	flush ruleset
-	table $tf tproxy_test {
-		chain divert {
-			type filter hook prerouting priority mangle; policy accept;
-			$match $stmt meta mark set 1 accept
-		}
-	EOF
-	if [ "$origin" = local ]; then
-		cat <<-EOF
-		chain out {
-			type route hook output priority mangle; policy accept;
-			$MATCH meta mark set 1
-		}
-		EOF
-	fi
-	echo "}"
-}
 
 # divert_case DESC TABLEFAMILY STMT PROXY_ADDR PROXY_PORT EXPECT [proxy args...]
 # The rule's match is $CASE_MATCH if set (else MATCH).
@@ -86,7 +56,7 @@ divert_case()
 	local lsock
 	lsock=$(hostport "$paddr" "$pport")
 
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$tf" "$stmt" fwd "${CASE_MATCH:-$MATCH}") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$tf" "$stmt" "${CASE_MATCH:-$MATCH}") || return
 	start_peer proxy "$nsrouter" tcp "$lsock" "$@" || return
 	next_sport
 	if [ "$expect" = proxy ]; then
@@ -113,7 +83,7 @@ test_forward()
 		"$FAM" "tproxy to :$PORT" "$ANY" $PORT proxy --transparent
 
 	# same ruleset, traffic the rule does not match goes through untouched
-	load_ruleset "$nsrouter" "bypass" < <(ruleset "$FAM" "tproxy to :$PORT") || return
+	load_ruleset "$nsrouter" "bypass" < <(divert_ruleset "$FAM" "tproxy to :$PORT") || return
 	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent || return
 	next_sport
 	expect_reply "IPv$V fwd: traffic to server2 is not diverted" "$nsclient" tcp "$DST2" "$SPORT" 1 \
@@ -183,7 +153,7 @@ test_local()
 	src2=$R2
 	src3=$R3
 
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$FAM" "tproxy $FAM to :$PORT" local) || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$FAM" "tproxy $FAM to :$PORT" "$MATCH" local) || return
 	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent || return
 	next_sport
 	expect_reply "$desc: router -> server1" "$nsrouter" tcp "$DST1" "$SPORT" 1 \
@@ -199,7 +169,7 @@ test_local()
 	# Local traffic re-enters prerouting on lo: with no address in the
 	# rule, the lookup address is lo's ($LO).
 	desc="IPv$V local inet table 'tproxy to :$PORT', proxy on $LO (input device is lo)"
-	load_ruleset "$nsrouter" "$desc" < <(ruleset inet "tproxy to :$PORT" local "tcp dport 8080") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset inet "tproxy to :$PORT" "tcp dport 8080" local) || return
 	start_peer proxy "$nsrouter" tcp "$(hostport "$LO" $PORT)" --transparent || return
 	next_sport
 	expect_reply "$desc" "$nsrouter" tcp "$DST1" "$SPORT" 1 \
@@ -212,7 +182,7 @@ test_established()
 	local desc="IPv$V established: 5 messages on one connection, listener closed after accept"
 	local out rc=0 peer
 
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$FAM" "tproxy to :$PORT") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$FAM" "tproxy to :$PORT") || return
 	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent --close-listener || return
 	next_sport
 	peer=$(hostport "$C" "$SPORT")
@@ -245,7 +215,7 @@ test_not_transparent()
 test_no_proxy()
 {
 	local desc="IPv$V no proxy running: rule misses, server1 answers (fail-open)"
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$FAM" "tproxy to :$PORT") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$FAM" "tproxy to :$PORT") || return
 	next_sport
 	expect_reply "$desc" "$nsclient" tcp "$DST1" "$SPORT" 1 \
 		server1 "$DST1" "$(hostport "$C" "$SPORT")"

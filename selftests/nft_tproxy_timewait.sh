@@ -47,8 +47,7 @@ TW_LATE=
 
 topology || exit "$ksft_fail"
 
-start_peer server1-4 "$nsserver1" tcp "$S1_4:8080" --role server1 || exit "$ret"
-start_peer server1-6 "$nsserver1" tcp "[$S1_6]:8080" --role server1 || exit "$ret"
+start_servers tcp server1 || exit "$ret"
 
 # tw_left NS LOCAL PEER: print the seconds the TIME-WAIT socket LOCAL <-
 # PEER has left before it expires (ss -o: "timewait,59sec,0", "1min",
@@ -163,15 +162,7 @@ tw_case()
 	dst=$(hostport "$S1" 8080)
 	desc="IPv$v $tf table '$stmt'"
 
-	load_ruleset "$nsrouter" "$desc" <<-EOF || return
-	flush ruleset
-	table $tf tproxy_test {
-		chain divert {
-			type filter hook prerouting priority mangle; policy accept;
-			$FAM daddr $S1 tcp dport 8080 $stmt meta mark set 1 accept
-		}
-	}
-	EOF
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$tf" "$stmt" "$FAM daddr $S1 tcp dport 8080") || return
 	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent --close-first || return
 
 	for attempt in $(seq "$TW_ATTEMPTS"); do

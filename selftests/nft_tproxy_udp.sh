@@ -31,35 +31,15 @@ COUNT=3
 
 topology || exit "$ksft_fail"
 
-start_peer server1-4 "$nsserver1" udp "$S1_4:8080" --role server1 || exit "$ret"
-start_peer server1-6 "$nsserver1" udp "[$S1_6]:8080" --role server1 || exit "$ret"
-start_peer server2-4 "$nsserver2" udp "$S2_4:8080" --role server2 || exit "$ret"
-start_peer server2-6 "$nsserver2" udp "[$S2_6]:8080" --role server2 || exit "$ret"
+start_servers udp server1 server2 || exit "$ret"
 
-# set_family (lib.sh), and this test's match and destinations
+# set_family (lib.sh), and the match of this test's rules (divert_ruleset)
 # shellcheck disable=SC2317 # called by set_family
 udp_family()
 {
 	MATCH="$FAM daddr $S1 udp dport 8080"
-	DST1=$(hostport "$S1" 8080)
-	DST2=$(hostport "$S2" 8080)
 }
 on_family_hook=udp_family
-
-# ruleset TABLEFAMILY TPROXY_STATEMENT [MATCH]
-ruleset()
-{
-	local tf=$1 stmt=$2 match=${3:-$MATCH}
-	cat <<-EOF
-	flush ruleset
-	table $tf tproxy_test {
-		chain divert {
-			type filter hook prerouting priority mangle; policy accept;
-			$match $stmt meta mark set 1 accept
-		}
-	}
-	EOF
-}
 
 # udp_case DESC TABLEFAMILY STMT PROXY_ADDR PROXY_PORT EXPECT [proxy args...]
 # EXPECT=proxy: all datagrams to server1 reach the proxy on
@@ -73,7 +53,7 @@ udp_case()
 	local lsock peer i
 	lsock=$(hostport "$paddr" "$pport")
 
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$tf" "$stmt" "${CASE_MATCH:-$MATCH}") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$tf" "$stmt" "${CASE_MATCH:-$MATCH}") || return
 	start_peer proxy "$nsrouter" udp "$lsock" "$@" || return
 	next_sport
 	peer=$(hostport "$C" "$SPORT")
@@ -101,7 +81,7 @@ test_forward()
 	udp_case "fwd $FAM table 'tproxy to :$PORT'" \
 		"$FAM" "tproxy to :$PORT" "$ANY" $PORT proxy --transparent
 
-	load_ruleset "$nsrouter" "bypass" < <(ruleset "$FAM" "tproxy to :$PORT") || return
+	load_ruleset "$nsrouter" "bypass" < <(divert_ruleset "$FAM" "tproxy to :$PORT") || return
 	start_peer proxy "$nsrouter" udp "$(hostport "$ANY" $PORT)" --transparent || return
 	next_sport
 	expect_reply "IPv$V fwd: traffic to server2 is not diverted" "$nsclient" udp "$DST2" "$SPORT" "$COUNT" \
@@ -127,7 +107,7 @@ test_not_transparent()
 test_no_proxy()
 {
 	local desc="IPv$V no proxy running: rule misses, server1 answers (fail-open)"
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$FAM" "tproxy to :$PORT") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$FAM" "tproxy to :$PORT") || return
 	next_sport
 	expect_reply "$desc" "$nsclient" udp "$DST1" "$SPORT" "$COUNT" \
 		server1 "$DST1" "$(hostport "$C" "$SPORT")"
@@ -145,7 +125,7 @@ test_not_tcp_udp()
 		l4="meta l4proto ipv6-icmp" echos=(6 Icmp6InEchos)
 	fi
 	desc="IPv$V ICMP echo through '$l4 tproxy to :$PORT'"
-	load_ruleset "$nsrouter" "$desc" < <(ruleset "$FAM" "tproxy to :$PORT" "$FAM daddr $S1 $l4") || return
+	load_ruleset "$nsrouter" "$desc" < <(divert_ruleset "$FAM" "tproxy to :$PORT" "$FAM daddr $S1 $l4") || return
 	start_peer bait-udp "$nsrouter" udp "$(hostport "$ANY" $PORT)" --transparent || return
 	local pid_udp=$PEER_PID
 	start_peer bait-tcp "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent || return
