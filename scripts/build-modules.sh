@@ -4,32 +4,14 @@
 # so that several kernels can be built side by side from one tree.
 #
 # usage: build-modules.sh KDIR OUTDIR [make args...]
-# KDIR /lib/modules/V/build of a kernel of scripts/newest-kernel.sh (not on
-# the host, only in its chroot): the build runs in that chroot, as root.
+# Builds against KDIR as given.  A kernel whose headers are only in a chroot
+# (scripts/newest-kernel.sh) is built by running this script in there:
+# `make` does that.
 set -euo pipefail
 
 kdir=$1 out=$2
 shift 2
 top=$(cd "$(dirname "$0")/.." && pwd -P)
-
-# A kernel of scripts/newest-kernel.sh has its headers, and the newer gcc
-# they need, only in its chroot: build there, the tree bind-mounted at the
-# same path so that M=, build/ and the probes' paths are the same.
-case $kdir in
-/lib/modules/*/build)
-	rel=${kdir#/lib/modules/}
-	rel=${rel%/build}
-	if [ ! -e "$kdir/Makefile" ] &&
-		"$top/scripts/newest-kernel.sh" --root "$rel" >/dev/null 2>&1; then
-		binds=(--bind "$top")
-		mkdir -p "$out"
-		o=$(cd "$out" && pwd -P)
-		case $o/ in "$top"/*) ;; *) binds+=(--bind "$o") ;; esac
-		exec "$top/scripts/newest-kernel.sh" --run "$rel" "${binds[@]}" -- \
-			"$top/scripts/build-modules.sh" "$kdir" "$o" "$@"
-	fi
-	;;
-esac
 
 [ -e "$kdir/Makefile" ] || {
 	echo "build-modules: no kernel build tree at $kdir" >&2

@@ -99,10 +99,11 @@ put() {
 	if cmp -s "$tmp" "$f"; then
 		rm -f "$tmp"
 	else
+		# said first: a change to the host's apt configuration
+		say "writing $f (apt configuration for the extra kernels)"
 		install -m 644 "$tmp" "$f"
 		rm -f "$tmp"
 		changed=1
-		say "wrote $f"
 	fi
 }
 

@@ -6,7 +6,7 @@
 # of sid: 7.3.4 there, 7.2.13 in sid); the newer version wins.  Its
 # headers need a newer gcc than this bookworm host has, so the kernel, its
 # headers and their compiler go into a debootstrap (minbase) chroot of the
-# suite that carries it, /var/lib/nft-tproxy/<suite>-root.  build-modules.sh
+# suite that carries it, /var/lib/nft-tproxy/<suite>-root.  `make KVER=<its release>`
 # builds there and vm-run boots the chroot's image with its modules.
 #
 # usage: newest-kernel.sh [--update]     install it, print its release
