@@ -56,16 +56,9 @@ if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 kdir=build/debug-kernel
-scripts/deps.sh
 scripts/debug-kernel.sh
-kver=$(<"$kdir/release")
-make -s KDIR="$kdir/src" modules
-# its modules' build directory, for vm-run and the guest
-NFTP_BUILD=$PWD/$(make -s KDIR="$kdir/src" builddir)
-export NFTP_BUILD
-# userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
-make -s tools
-suite_nft || exit 1
+suite_prepare '' "$kdir"
+kver=$SUITE_KVER
 
 # Under KASAN + kmemleak + lockdep a process start, a namespace or a socket
 # costs 5-10 times what it does on the stock kernel in the same TCG guest

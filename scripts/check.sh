@@ -32,25 +32,10 @@ while (($#)); do
 	esac
 done
 
-scripts/deps.sh
-if [[ -n $kdir ]]; then
-	[[ -s $kdir/release && -d $kdir/src ]] ||
-		{ echo "check: $kdir is no kernel of scripts/debug-kernel.sh" >&2; exit 2; }
-	kver=$(<"$kdir/release")
-	make -s KDIR="$kdir/src" modules
-	NFTP_BUILD=$top/$(make -s KDIR="$kdir/src" builddir)
-	export NFTP_BUILD
-	boot=(--kernel-dir "$kdir")
-	grep -q '^CONFIG_NFT_TPROXY=' "$kdir/config" || modes=(ours)
-else
-	kver=${kver:-$(scripts/kver.sh)}
-	make -s KVER="$kver" modules
-	boot=(--kver "$kver")
-fi
-# userspace test tools (tools/tpload for nft_load.sh, nft_faults.sh)
-make -s tools
-# the patched nft, or the distribution's (suite_lib.sh)
-suite_nft || exit 1
+suite_prepare "$kver" "$kdir"
+kver=$SUITE_KVER boot=("${SUITE_BOOT[@]}")
+# a kernel of our own without the in-tree modules: nothing to compare with
+[[ -z $kdir ]] || grep -q '^CONFIG_NFT_TPROXY=' "$kdir/config" || modes=(ours)
 # selftests/nft_install.sh's DKMS build, on the host (exit 3: no headers
 # here for this kernel, the test skips its dkms steps; a failed build
 # leaves build/dkms/<kver>.log, which the test reports)

@@ -14,6 +14,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
+# shellcheck source=scripts/suite_lib.sh
+source scripts/suite_lib.sh
 
 kver='' modes=(ours ref) scale=100
 while (($#)); do
@@ -27,10 +29,8 @@ while (($#)); do
 	esac
 done
 
-scripts/deps.sh
-kver=${kver:-$(scripts/kver.sh)}
-make -s KVER="$kver" modules
-make -s tools
+suite_prepare "$kver"
+kver=$SUITE_KVER
 
 mkdir -p build/logs
 rc=0

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
-# Sourced by check.sh and check-debug.sh: the nft a suite runs with, and
-# reading a suite run's result.
+# shellcheck disable=SC2034 # SUITE_KVER, SUITE_BOOT are for the sourcing script
+# Sourced by check.sh, check-debug.sh and load.sh, from the top of the
+# tree: what the host prepares before a suite boots (suite_prepare), the
+# nft it runs with, and reading a suite run's result.
 
 # suite_nft: export NFT, the nft the guest runs the suite with: unless NFT
 # is set, nft-tproxy's patched nft (nft-patches/), which
@@ -20,6 +22,37 @@ suite_nft()
 	3) echo "no upstream release tarballs: the distribution's nft, the extensions' nft syntax skipped" ;;
 	*) echo "scripts/build-userspace.sh failed (exit $rc)" >&2; return 1 ;;
 	esac
+}
+
+# suite_prepare KVER|'' [KDIR]: everything a run of the suite needs on the
+# host, in order: the packages (deps.sh), our modules for the kernel, the
+# test tools (tools/tpload for nft_load.sh, nft_faults.sh) and the nft the
+# guest runs (suite_nft).  The kernel is KVER (default scripts/kver.sh),
+# booted from /boot or its chroot, or, with KDIR, a kernel of
+# scripts/debug-kernel.sh (KDIR/bzImage, its tree KDIR/src; NFTP_BUILD is
+# exported: its modules' build directory, for vm-run and the guest).  Sets
+# SUITE_KVER and SUITE_BOOT (vm-run's options that boot it).  Provisioning
+# the kernels themselves is the caller's: kernels.sh, newest-kernel.sh,
+# debug-kernel.sh.  Call it outside any || or if: set -e must hold in it.
+suite_prepare()
+{
+	local kdir=${2:-}
+	scripts/deps.sh
+	if [[ -n $kdir ]]; then
+		[[ -s $kdir/release && -d $kdir/src ]] ||
+			{ echo "$kdir is no kernel of scripts/debug-kernel.sh" >&2; return 2; }
+		SUITE_KVER=$(<"$kdir/release")
+		make -s KDIR="$kdir/src" modules
+		NFTP_BUILD=$PWD/$(make -s KDIR="$kdir/src" builddir)
+		export NFTP_BUILD
+		SUITE_BOOT=(--kernel-dir "$kdir")
+	else
+		SUITE_KVER=${1:-$(scripts/kver.sh)}
+		make -s KVER="$SUITE_KVER" modules
+		SUITE_BOOT=(--kver "$SUITE_KVER")
+	fi
+	make -s tools
+	suite_nft
 }
 
 # suite_result LOG RC WHO [EXCUSE_RE]: print "P F S", the counts of the
