@@ -21,59 +21,35 @@ import struct
 import sys
 import time
 
+import pkt
+
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 
 # IPv6 extension headers a chain is built from
-HBH, ROUTING, FRAGMENT, DSTOPTS = 0, 43, 44, 60
-TCP, UDP, ICMP, ICMPV6, NONE = 6, 17, 1, 58, 59
+HBH, ROUTING, FRAGMENT, DSTOPTS = pkt.HBH, pkt.ROUTING, pkt.FRAGMENT, pkt.DSTOPTS
+TCP, UDP, ICMP, ICMPV6, NONE = pkt.TCP, pkt.UDP, pkt.ICMP, pkt.ICMPV6, pkt.NONE
+csum, ip6 = pkt.csum, pkt.ip6
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
+# pkt's headers, with what the caller leaves open drawn from rnd
 def ip4(src, dst, proto, payload, rnd, frag=0, ident=None, options=b"",
         tot_len=None):
-    """An IPv4 header with a correct checksum (ip_rcv drops a bad one)."""
-    ihl = 5 + len(options) // 4
-    if tot_len is None:
-        tot_len = ihl * 4 + len(payload)
     if ident is None:
         ident = rnd.getrandbits(16)
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tot_len, ident, frag,
-                      64, proto, 0, socket.inet_aton(src),
-                      socket.inet_aton(dst)) + options
-    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
-    return hdr + payload
-
-
-def ip6(src, dst, nexthdr, payload, plen=None):
-    if plen is None:
-        plen = len(payload)
-    return struct.pack("!IHBB16s16s", 0x60000000, plen, nexthdr, 64,
-                       socket.inet_pton(socket.AF_INET6, src),
-                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+    return pkt.ip4(src, dst, proto, payload, ident, frag, options, tot_len)
 
 
 def tcp(rnd, sport=None, dport=80, doff=5, flags=0x02, extra=b""):
     if sport is None:
         sport = rnd.randint(1024, 65535)
-    return struct.pack("!HHIIBBHHH", sport, dport, rnd.getrandbits(32), 0,
-                       (doff & 0xF) << 4, flags, 65535, 0, 0) + extra
+    return pkt.tcp(sport, dport, rnd.getrandbits(32), 0, flags, doff, extra)
 
 
 def udp(rnd, sport=None, dport=53, payload=b"x", length=None):
     if sport is None:
         sport = rnd.randint(1024, 65535)
-    if length is None:
-        length = 8 + len(payload)
-    return struct.pack("!HHHH", sport, dport, length, 0) + payload
+    return pkt.udp(sport, dport, payload, length)
 
 
 def rbytes(rnd, n):

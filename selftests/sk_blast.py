@@ -18,20 +18,12 @@ Prints the number of packets or connections; exit 1 on any error.
 
 import argparse
 import socket
-import struct
 import sys
+
+import pkt
 
 IPV6_CHECKSUM = 7
 SOL_IPV6 = 41
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def family_of(addr):
@@ -49,18 +41,12 @@ def tcp(args):
     flags = {"syn": 0x02, "ack": 0x10}[args.flags]
     if fam == socket.AF_INET6:
         s.setsockopt(SOL_IPV6, IPV6_CHECKSUM, 16)
-        pseudo = None
-    else:
-        pseudo = (socket.inet_pton(fam, args.src) + socket.inet_pton(fam, args.dst) +
-                  struct.pack("!BBH", 0, socket.IPPROTO_TCP, 20))
     n = 0
     segs = []
     for sp in sports(args.sports):
-        seg = struct.pack("!HHIIBBHHH", sp, args.dport, 1000 + sp, 0x12345678 if flags & 0x10 else 0,
-                          5 << 4, flags, 65535, 0, 0)
-        if pseudo is not None:
-            c = csum(pseudo + seg)
-            seg = seg[:16] + struct.pack("!H", c) + seg[18:]
+        seg = pkt.tcp(sp, args.dport, 1000 + sp, 0x12345678 if flags & 0x10 else 0, flags)
+        if fam == socket.AF_INET:
+            seg = pkt.tcp4_csum(args.src, args.dst, seg)
         segs.append(seg)
     dst = (args.dst, 0)
     for _ in range(args.rounds):
