@@ -55,17 +55,14 @@ all: modules
 # A kernel of scripts/newest-kernel.sh has its headers, and the newer gcc
 # they need, only in its chroot: the build runs there, the tree
 # bind-mounted at the same path so that M=, build/ and the probes' paths
-# are the same.  build-modules.sh itself builds against the KDIR it is given.
+# are the same.  build-modules.sh itself builds against the KDIR it is
+# given.  (Expanded only when the modules recipe runs.)
+TOP := $(realpath $(CURDIR))
+KCHROOT = $(if $(wildcard $(KDIR)/Makefile),,$(shell scripts/newest-kernel.sh --root $(KVER) 2>/dev/null))
+
 modules:
 	@[ -n "$(KVER)" ] || { echo "no kernel headers found: run scripts/deps.sh or set KVER=/KDIR="; exit 1; }
-	@if [ ! -e $(KDIR)/Makefile ] && scripts/newest-kernel.sh --root $(KVER) >/dev/null 2>&1; then \
-		top=$$(pwd -P); \
-		echo "scripts/build-modules.sh $(KDIR) $(B) (in the chroot of $(KVER))"; \
-		exec scripts/newest-kernel.sh --run $(KVER) --bind "$$top" -- \
-			"$$top/scripts/build-modules.sh" $(KDIR) "$$top/$(B)"; \
-	fi; \
-	echo "scripts/build-modules.sh $(KDIR) $(B)"; \
-	exec scripts/build-modules.sh $(KDIR) $(B)
+	$(if $(KCHROOT),scripts/newest-kernel.sh --run $(KVER) --bind $(TOP) -- $(TOP)/)scripts/build-modules.sh $(KDIR) $(if $(KCHROOT),$(TOP)/)$(B)
 
 deps:
 	scripts/deps.sh
