@@ -330,36 +330,22 @@ case_churn()
 # in_device)
 inject_lo()
 {
-	ip netns exec "$nsrouter" "$PYTHON" - "$1" "$C4" "$S1_4" "$C6" "$S1_6" <<'EOF'
-import socket, struct, sys
-count, c4, s4, c6, s6 = int(sys.argv[1]), *sys.argv[2:6]
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
+	ip netns exec "$nsrouter" "$PYTHON" - "$SELFTEST_DIR" "$1" "$C4" "$S1_4" "$C6" "$S1_6" <<'EOF'
+import socket, sys
+sys.path.insert(0, sys.argv[1])
+import pkt
+count, c4, s4, c6, s6 = int(sys.argv[2]), *sys.argv[3:7]
 
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("lo", 0))
 for v, i in [(v, i) for v in "46" for i in range(count)]:
-    sport = 20000 + i
-    tcp = struct.pack("!HHIIBBHHH", sport, 8080, 1000 + i, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = pkt.tcp(20000 + i, 8080, 1000 + i)
     if v == "4":
-        src, dst = socket.inet_aton(c4), socket.inet_aton(s4)
-        pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
-        tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i, 0, 64, 6, 0, src, dst)
-        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-        frame = b"\0" * 12 + b"\x08\x00" + ip + tcp
+        ip = pkt.ip4(c4, s4, pkt.TCP, pkt.tcp4_csum(c4, s4, tcp), ident=i)
+        frame = b"\0" * 12 + b"\x08\x00" + ip
     else:
-        src, dst = socket.inet_pton(socket.AF_INET6, c6), socket.inet_pton(socket.AF_INET6, s6)
-        pseudo = src + dst + struct.pack("!IxxxB", len(tcp), 6)
-        tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, src, dst)
-        frame = b"\0" * 12 + b"\x86\xdd" + ip + tcp
+        ip = pkt.ip6(c6, s6, pkt.TCP, pkt.tcp6_csum(c6, s6, tcp))
+        frame = b"\0" * 12 + b"\x86\xdd" + ip
     try:
         s.send(frame)
     except OSError as e:

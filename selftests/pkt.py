@@ -55,6 +55,15 @@ def tcp4_csum(src, dst, seg):
     return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
 
 
+def tcp6_csum(src, dst, seg):
+    """seg, a TCP segment from src to dst (IPv6), with its checksum."""
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) +
+              socket.inet_pton(socket.AF_INET6, dst) +
+              struct.pack("!IxxxB", len(seg), TCP))
+    seg = seg[:16] + b"\0\0" + seg[18:]
+    return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
+
+
 def udp(sport, dport, payload=b"x", length=None):
     """A UDP header, checksum 0 (none, for IPv4), and payload."""
     if length is None:
