@@ -12,8 +12,11 @@
 #ifndef _NFTP_COMPAT_H
 #define _NFTP_COMPAT_H
 
+#include <linux/ipv6.h>
+#include <net/inet_ecn.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
+#include <net/route.h>
 #include <net/tcp.h>
 #include <net/udp.h>
 
@@ -185,5 +188,33 @@ nftp_udp6_lookup_rcu(struct net *net, const struct in6_addr *saddr,
 				 NULL);
 }
 #endif
+
+/*
+ * A local route given in prerouting is the flow's, not its destination's:
+ * it must not become the route hint of the receive batch's later packets
+ * to the same (foreign) address, or a flow meant to be forwarded would be
+ * delivered locally.  The per-packet flags that keep a packet from being
+ * a hint came with "ipv4/ipv6: ignore dst hint for multipath routes"
+ * (6.5, in stable 6.1); 5.10 has only the IPv4 one.
+ */
+#ifdef IP6SKB_MULTIPATH
+#define NFTP_IP6SKB_NOHINT	IP6SKB_MULTIPATH
+#else
+#define NFTP_IP6SKB_NOHINT	0
+#endif
+
+/*
+ * IPv4 input route, 0 on success.  Its TOS argument became a dscp_t in
+ * 6.13, the DSCP bits kept in place, and its result a drop reason (0: not
+ * dropped); the DS field with the ECN bits cleared is the same byte for
+ * either, so one call serves every kernel.
+ */
+static inline int nftp_route_input4(struct sk_buff *skb, __be32 daddr,
+				    __be32 saddr, u8 dsfield,
+				    struct net_device *dev)
+{
+	return ip_route_input_noref(skb, daddr, saddr,
+				    dsfield & ~INET_ECN_MASK, dev) ? -EINVAL : 0;
+}
 
 #endif /* _NFTP_COMPAT_H */

@@ -25,6 +25,9 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 		      const struct net_device *in,
 		      const struct in6_addr *taddr, __be16 tport);
 
+bool nftp_route_local_usable(u8 family);
+bool nftp_route_local(struct sk_buff *skb, u8 family);
+
 struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
 			    u8 family, unsigned int thoff, u8 l4proto,
 			    u16 fragoff, const struct net_device *in);

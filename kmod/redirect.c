@@ -9,7 +9,9 @@
 #include <net/if_inet6.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
+#include <net/ip6_route.h>
 #include <net/ipv6.h>
+#include <net/route.h>
 
 #include "compat.h"
 #include "nftp_internal.h"
@@ -174,3 +176,107 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 			     tport ? tport : f.dport);
 }
 EXPORT_SYMBOL_GPL(nftp_redirect_v6);
+
+/*
+ * The local-route mode: a packet that has its socket is routed to local
+ * delivery here, so that the stack's own routing step, which would forward
+ * it (its destination is foreign), is skipped.  No fwmark, "ip rule" or
+ * "local" route table is needed.  The route is the input device's own
+ * local one, looked up as the stack would look up a packet sent to that
+ * address, so that rp_filter and martian checks still apply.
+ */
+static bool nftp_route_local4(struct sk_buff *skb)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	__be32 laddr = nftp_laddr4(skb->dev, 0);
+
+	if (!laddr)
+		return false;
+
+	skb_dst_drop(skb);
+	if (nftp_route_input4(skb, laddr, iph->saddr, iph->tos, skb->dev))
+		return false;
+	if (skb_rtable(skb)->rt_type != RTN_LOCAL) {
+		skb_dst_drop(skb);
+		return false;
+	}
+	/*
+	 * The route belongs to the flow, not to the destination address:
+	 * a later packet of the same receive batch to the same address must
+	 * not take it as its route hint, as a multipath route must not.
+	 */
+	IPCB(skb)->flags |= IPSKB_MULTIPATH;
+	return true;
+}
+
+static bool nftp_route_local6(struct sk_buff *skb)
+{
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	struct flowi6 fl6 = {
+		.flowi6_iif	= skb->dev->ifindex,
+		.saddr		= ip6h->saddr,
+		.flowlabel	= ip6_flowinfo(ip6h),
+		.flowi6_mark	= skb->mark,
+		.flowi6_proto	= ip6h->nexthdr,
+	};
+	struct dst_entry *dst;
+
+	if (!IS_ENABLED(CONFIG_IPV6) || !NFTP_IP6SKB_NOHINT)
+		return false;
+
+	nftp_laddr6(skb->dev, &in6addr_any, &fl6.daddr);
+	if (ipv6_addr_any(&fl6.daddr))
+		return false;
+
+	dst = ip6_route_input_lookup(dev_net(skb->dev), skb->dev, &fl6, skb,
+				     RT6_LOOKUP_F_HAS_SADDR);
+	if (dst->error || !(container_of(dst, struct rt6_info, dst)->rt6i_flags &
+			     RTF_LOCAL)) {
+		dst_release(dst);
+		return false;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, dst);
+	IP6CB(skb)->flags |= NFTP_IP6SKB_NOHINT;	/* as for IPv4 */
+	return true;
+}
+
+/**
+ * nftp_route_local_usable - whether nftp_route_local() can serve @family
+ * @family: NFPROTO_IPV4, NFPROTO_IPV6, or NFPROTO_UNSPEC for both
+ *
+ * Return: false where the kernel has no way to keep an IPv6 packet's local
+ * route from serving other packets as a route hint (see compat.h): a rule
+ * that would give IPv6 packets one must be refused there.
+ */
+bool nftp_route_local_usable(u8 family)
+{
+	return family == NFPROTO_IPV4 || NFTP_IP6SKB_NOHINT;
+}
+EXPORT_SYMBOL_GPL(nftp_route_local_usable);
+
+/**
+ * nftp_route_local - route a diverted packet to local delivery
+ * @skb: a packet nftp_redirect_v4() or nftp_redirect_v6() gave a socket
+ * @family: NFPROTO_IPV4 or NFPROTO_IPV6
+ *
+ * Gives @skb the local input route of its input device's first address
+ * (as nftp_redirect_v4/v6 pick it), so that it is delivered to its socket
+ * without policy routing.  In prerouting, under rcu_read_lock.
+ *
+ * Return: true if @skb now has a local route; false if its device has no
+ * address of @family, or that address has no local route from the
+ * packet's source (rp_filter, martian): the caller must not let @skb go
+ * on, it holds a socket and would be forwarded.
+ */
+bool nftp_route_local(struct sk_buff *skb, u8 family)
+{
+	switch (family) {
+	case NFPROTO_IPV4:
+		return nftp_route_local4(skb);
+	case NFPROTO_IPV6:
+		return nftp_route_local6(skb);
+	}
+	return false;
+}
+EXPORT_SYMBOL_GPL(nftp_route_local);

@@ -67,8 +67,13 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 	default:
 		goto not_ours;
 	}
-	if (hit)
+	if (hit) {
+		/* With a socket, it must not be forwarded: no route, no packet. */
+		if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+		    !nftp_route_local(pkt->skb, nft_pf(pkt)))
+			regs->verdict.code = NF_DROP;
 		return;
+	}
 
 	/* A miss falls through to the next rule, as upstream, unless the
 	 * rule fails closed: then the packet must not leave unproxied.
@@ -167,6 +172,10 @@ static int nft_tproxy_init(const struct nft_ctx *ctx,
 		priv->flags = ntohl(nla_get_be32(tb[NFTA_TPROXY_NFTP_FLAGS]));
 		/* A flag we do not know must not load as a rule without it. */
 		if (priv->flags & ~NFTP_TPROXY_F_ALL)
+			return -EOPNOTSUPP;
+		/* Nor one this kernel cannot make safe (IPv6 before 6.1). */
+		if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+		    !nftp_route_local_usable(family))
 			return -EOPNOTSUPP;
 	}
 

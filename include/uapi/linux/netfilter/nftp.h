@@ -39,7 +39,18 @@
  * family, another protocol) are not the rule's and go on as before.
  */
 #define NFTP_TPROXY_F_FAIL_CLOSED	(1U << 0)
-#define NFTP_TPROXY_F_ALL		NFTP_TPROXY_F_FAIL_CLOSED
+
+/*
+ * Local route: a packet given a socket is also given the local input
+ * route of the input device's own address, so that the stack delivers it
+ * with no fwmark, "ip rule" or "local" route table.  A packet for which
+ * no such route exists (a device without an address of the family) is
+ * dropped: it has a socket, it must not be forwarded.
+ */
+#define NFTP_TPROXY_F_LOCAL_ROUTE	(1U << 1)
+
+#define NFTP_TPROXY_F_ALL		(NFTP_TPROXY_F_FAIL_CLOSED | \
+					 NFTP_TPROXY_F_LOCAL_ROUTE)
 
 /*
  * socket keys (NFTA_SOCKET_KEY), u32 in the register: the fsuid/fsgid of
