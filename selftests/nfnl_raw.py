@@ -416,7 +416,7 @@ def main():
     p.add_argument("--nfproto", choices=("ipv4", "ipv6"), help="a meta nfproto match first")
     p.add_argument("--dport", type=int, help="a th dport match (after meta l4proto)")
     p.add_argument("--tproxy-flags", type=lambda x: int(x, 0),
-                   help="NFTA_TPROXY_NFTP_FLAGS (1: fail-closed)")
+                   help="NFTA_TPROXY_NFTP_FLAGS (1: fail-closed, 2: local-route)")
     p.add_argument("--mark", type=lambda x: int(x, 0), help="meta mark set MARK after the expression")
     p.add_argument("--verdict", choices=("accept", "drop"), help="a verdict at the end of the rule")
     p.add_argument("--no-tproxy", action="store_true",

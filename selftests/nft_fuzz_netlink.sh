@@ -48,6 +48,15 @@ fi
 model=()
 if [ -d /sys/module/nftp_core ]; then
 	log "modules: ours (nftp_core loaded): strict model"
+	# IPv6 local-route needs IP6SKB_MULTIPATH (kmod/compat.h): 6.1 on
+	probe_ns=""
+	setup_ns probe_ns
+	if ! ip netns exec "$probe_ns" "${PYRUN[@]}" nfnl_raw --table probe_lr --table-family ip6 \
+		--tproxy-family ip6 --port 1080 --tproxy-flags 2 > /dev/null 2>&1; then
+		log "tproxy local-route for IPv6 is refused on $(uname -r) (fuzzed as refused: --no-local-route6)"
+		model+=(--no-local-route6)
+	fi
+	cleanup_all_ns
 else
 	log "modules: in-tree (no nftp_core): --in-tree model"
 	model=(--in-tree)

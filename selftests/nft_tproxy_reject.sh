@@ -305,22 +305,32 @@ raw_ok "no transport match (nft requires one, the kernel does not)" ip "tproxy t
 # must not load as a rule without it), after the family checks and before
 # the registers; flags are dumped only when set (a stock nft does not show
 # them).  The in-tree module ignores the attribute: the rule loads, fail-open.
-fc=""
+fc="" lr="" fclr=""
 nft_ext fail-closed && fc=" fail-closed"
+nft_ext local-route && lr=" local-route" fclr=" fail-closed,local-route"
 if [ "${NFTP_MODE:-}" = ref ]; then
 	raw_ok "fail-closed flag: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
 		--port 1080 --tproxy-flags 1
-	raw_ok "unknown flag bit: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
+	raw_ok "local-route flag: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
 		--port 1080 --tproxy-flags 2
-	echo "N/A: tproxy flags (fail-closed): the in-tree nft_tproxy of $(uname -r) ignores the attribute"
+	raw_ok "unknown flag bit: the in-tree module ignores it" ip "meta l4proto tcp tproxy to :1080" \
+		--port 1080 --tproxy-flags 4
+	echo "N/A: tproxy flags (fail-closed, local-route): the in-tree nft_tproxy of $(uname -r) ignores the attribute"
 else
-	raw_expect "unknown flag bit 0x2" EOPNOTSUPP --port 1080 --tproxy-flags 2
+	raw_expect "unknown flag bit 0x4" EOPNOTSUPP --port 1080 --tproxy-flags 4
 	raw_expect "fail-closed and an unknown bit 0x80000000" EOPNOTSUPP --port 1080 --tproxy-flags 0x80000001
-	raw_expect "flags, ip table, ip6 family (family checked first)" EINVAL --tproxy-family ip6 --port 1080 --tproxy-flags 2
+	raw_expect "both flags and an unknown bit 0x8" EOPNOTSUPP --port 1080 --tproxy-flags 0xb
+	raw_expect "flags, ip table, ip6 family (family checked first)" EINVAL --tproxy-family ip6 --port 1080 --tproxy-flags 4
 	raw_expect "unknown flag bit and a bad register (flags checked first)" EOPNOTSUPP \
 		--port 1080 --port-reg 24 --tproxy-flags 4
 	raw_expect "fail-closed, no register" EINVAL --tproxy-flags 1
 	raw_expect "fail-closed, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 1
+	raw_expect "local-route, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 2
+	raw_expect "local-route, no register" EINVAL --tproxy-flags 2
+	raw_ok "local-route, port" ip "meta l4proto tcp tproxy to :1080$lr" --port 1080 --tproxy-flags 2
+	raw_ok "fail-closed and local-route, inet table, ip address and port" inet \
+		"meta l4proto tcp tproxy ip to 192.0.2.1:1080$fclr" --tproxy-family ip --addr 192.0.2.1 \
+		--port 1080 --tproxy-flags 3
 	raw_ok "fail-closed, port" ip "meta l4proto tcp tproxy to :1080$fc" --port 1080 --tproxy-flags 1
 	raw_ok "fail-closed, inet table, ip6 address and port" inet \
 		"meta l4proto tcp tproxy ip6 to [::1]:1080$fc" --tproxy-family ip6 --addr ::1 --port 1080 --tproxy-flags 1

@@ -113,6 +113,7 @@ struct opts {
 	bool in_tree;			/* model upstream's u8 truncation */
 	bool no_cgroupv2;		/* in-tree before 5.13: no cgroupv2 key */
 	bool no_socket_output;		/* in-tree before 5.18: socket not in output */
+	bool no_local_route6;		/* ours before 6.1: local-route IPv4 only */
 	int reg_init_check;		/* -1 probe, 0 no, 1 yes */
 	int cgroupns_depth;		/* -1: stay in the caller's cgroupns */
 	unsigned int cgroup_level;	/* level of our cgroupns root */
@@ -1093,12 +1094,12 @@ static uint32_t gen_socket_key(struct rng *r)
 static uint32_t gen_tproxy_flags(struct rng *r)
 {
 	static const uint32_t odd[] = {
-		2, 3, 0x80000000, 0x80000001, 0xffffffff, 0x100,
+		4, 7, 0x80000000, 0x80000003, 0xffffffff, 0x100,
 	};
 	unsigned int p = below(r, 100);
 
 	if (p < 85)
-		return below(r, 2) ? NFTP_TPROXY_F_FAIL_CLOSED : 0;
+		return below(r, NFTP_TPROXY_F_ALL + 1);
 	if (p < 97)
 		return PICK(r, odd);
 	return rnd32(r);
@@ -1582,6 +1583,10 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	/* ours: an unknown flag must not load as a rule without it */
 	flags = tb.val[NFTA_TPROXY_NFTP_FLAGS];
 	if (flags & ~NFTP_TPROXY_F_ALL)
+		return EOPNOTSUPP;
+	/* ours, on a kernel that cannot keep an IPv6 local route to its flow */
+	if (fz->o.no_local_route6 && (flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+	    fam != NFPROTO_IPV4)
 		return EOPNOTSUPP;
 	if (tb.has[NFTA_TPROXY_REG_ADDR]) {
 		err = model_load(fz, tb.val[NFTA_TPROXY_REG_ADDR], alen, rule_inited(rs));
@@ -2240,10 +2245,11 @@ static void fail(struct fz *fz, enum fail_kind k, const char *fmt, ...)
 		fprintf(stderr, "  rule%d: %s (model: %s%s)\n", i, fz->cs->rules[i].desc,
 			errname(fz->cs->rules[i].init_err),
 			fz->cs->rules[i].quirk ? ", u8-truncation quirk" : "");
-	fprintf(stderr, "  replay: --seed %" PRIu64 " --start %" PRIu64 " --cases 1%s%s%s\n",
+	fprintf(stderr, "  replay: --seed %" PRIu64 " --start %" PRIu64 " --cases 1%s%s%s%s\n",
 		fz->o.seed, fz->cs->id, fz->o.in_tree ? " --in-tree" : "",
 		fz->o.no_cgroupv2 ? " --no-cgroupv2" : "",
-		fz->o.no_socket_output ? " --no-socket-output" : "");
+		fz->o.no_socket_output ? " --no-socket-output" : "",
+		fz->o.no_local_route6 ? " --no-local-route6" : "");
 }
 
 static void tally(struct fz *fz, enum tkind tk, int err, enum verdict v)
@@ -2692,6 +2698,7 @@ static void usage(FILE *f)
 "                      the socket key (the in-tree modules accept 0x102 as 2)\n"
 "  --no-cgroupv2       the socket module has no cgroupv2 key (in-tree, < 5.13)\n"
 "  --no-socket-output  socket is refused in output chains (in-tree, < 5.18)\n"
+"  --no-local-route6   tproxy local-route is refused but for IPv4 (ours, < 6.1)\n"
 "  --reg-init-check yes|no|auto  loads from unset registers refused? (auto: probe)\n"
 "  --cgroupns-depth N  run in a new cgroup namespace N levels below our cgroup\n"
 "  --cgroup-level N    level of our cgroup namespace root (default 0)\n"
@@ -2726,6 +2733,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "in-tree", no_argument, NULL, 'I' },
 		{ "no-cgroupv2", no_argument, NULL, 'G' },
 		{ "no-socket-output", no_argument, NULL, 'O' },
+		{ "no-local-route6", no_argument, NULL, '6' },
 		{ "reg-init-check", required_argument, NULL, 'R' },
 		{ "cgroupns-depth", required_argument, NULL, 'C' },
 		{ "cgroup-level", required_argument, NULL, 'L' },
@@ -2774,6 +2782,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'O':
 			o->no_socket_output = true;
+			break;
+		case '6':
+			o->no_local_route6 = true;
 			break;
 		case 'R':
 			if (!strcmp(optarg, "yes"))
