@@ -13,7 +13,7 @@ PKGS=(
 	# the DKMS install the README gives (selftests/nft_install.sh)
 	dkms
 	# userspace used by the tests inside the guest
-	nftables iproute2 socat python3 procps iputils-ping squid curl
+	nftables iproute2 ethtool socat python3 procps iputils-ping squid curl
 )
 
 installed() {

@@ -301,10 +301,15 @@ topology()
 		ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.rp_filter=0"
 	done
 
-	ip -net "$nsrouter" rule add fwmark 1 lookup 100
-	ip -net "$nsrouter" route add local 0.0.0.0/0 dev lo table 100
-	ip -net "$nsrouter" -6 rule add fwmark 1 lookup 100
-	ip -net "$nsrouter" -6 route add local ::/0 dev lo table 100
+	# the classic tproxy policy routing (TOPO_POLICY_ROUTING=0: none, the
+	# router never has an ip rule: one, once added, turns the list receive
+	# path's route hints off in its namespace for good)
+	if [ "${TOPO_POLICY_ROUTING:-1}" = 1 ]; then
+		ip -net "$nsrouter" rule add fwmark 1 lookup 100
+		ip -net "$nsrouter" route add local 0.0.0.0/0 dev lo table 100
+		ip -net "$nsrouter" -6 rule add fwmark 1 lookup 100
+		ip -net "$nsrouter" -6 route add local ::/0 dev lo table 100
+	fi
 
 	# plain connectivity, before any rule exists
 	if ! ip netns exec "$nsclient" ping -c 1 -W 5 -q "$S1_4" > /dev/null ||
