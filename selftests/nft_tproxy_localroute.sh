@@ -299,37 +299,39 @@ else
 	log "route hints: no threaded GRO on veth here ($(uname -r)), not tested"
 fi
 
+# run_cases DESC [PRE [COUNTER]]: case_all for each protocol and family,
+# with the ruleset and, when given, a table of its own whose prerouting
+# chain is PRE; COUNTER, a counter of PRE's, must have seen the flows
+run_cases()
+{
+	local desc=$1 pre=${2:-} counter=${3:-}
+	for P in tcp udp; do
+		for v in $FAMS; do
+			set_family "$v"
+			load_ruleset "$nsrouter" "$desc" < <(
+				ruleset
+				[ -z "$pre" ] || printf 'table inet extra {\nchain pre { %s; }\n}\n' "$pre"
+			) || continue
+			case_all "$desc"
+			[ -z "$counter" ] || check_cnt "IPv$V $P $desc: PRE saw the flows" "$counter" -ge 2
+		done
+	done
+}
+
 # src_valid_mark=1: the reverse-path check would take a mark into account;
 # there is none
 for i in all default veth0 veth1 veth2 lo; do
 	ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.src_valid_mark=1"
 done
-for P in tcp udp; do
-	for v in $FAMS; do
-		set_family "$v"
-		load_ruleset "$nsrouter" "src_valid_mark" < <(ruleset) || continue
-		case_all "src_valid_mark=1, strict rp_filter:"
-	done
-done
+run_cases "src_valid_mark=1, strict rp_filter:"
 for i in all default veth0 veth1 veth2 lo; do
 	ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.src_valid_mark=0"
 done
 
 # conntrack: the cases above run with no ct rule in the router's namespace,
 # so without conntrack hooks there; a ct rule turns them on
-for P in tcp udp; do
-	for v in $FAMS; do
-		set_family "$v"
-		load_ruleset "$nsrouter" "conntrack" < <(
-			ruleset
-			echo "table inet track {"
-			echo "chain pre { type filter hook prerouting priority filter; ct state new counter comment \"ct-new\"; }"
-			echo "}"
-		) || continue
-		case_all "conntrack on:"
-		check_cnt "IPv$V $P conntrack on: the flows were tracked" ct-new -ge 2
-	done
-done
+run_cases "conntrack on:" \
+	'type filter hook prerouting priority filter; ct state new counter comment "ct-new"' ct-new
 
 # other software that marks every packet 1 and routes mark 1 to a table
 # of its own (here unreachable), the collision of a classic tproxy setup
@@ -337,18 +339,8 @@ for v in $FAMS; do
 	ip -net "$nsrouter" -"$v" rule add fwmark 1 lookup 200 priority 100
 	ip -net "$nsrouter" -"$v" route add unreachable default table 200
 done
-for P in tcp udp; do
-	for v in $FAMS; do
-		set_family "$v"
-		load_ruleset "$nsrouter" "other software's marks" < <(
-			ruleset
-			echo "table inet other {"
-			echo "chain pre { type filter hook prerouting priority raw; meta mark set 1; }"
-			echo "}"
-		) || continue
-		case_all "every packet marked 1 by other software, 'ip rule fwmark 1' to an unreachable table:"
-	done
-done
+run_cases "every packet marked 1 by other software, 'ip rule fwmark 1' to an unreachable table:" \
+	'type filter hook prerouting priority raw; meta mark set 1'
 for v in $FAMS; do
 	ip -net "$nsrouter" -"$v" rule del fwmark 1 lookup 200
 	ip -net "$nsrouter" -"$v" route flush table 200
