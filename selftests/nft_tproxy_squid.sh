@@ -12,7 +12,9 @@
 # then the README's one with nft-tproxy's extensions (patched nft, our
 # modules): those replies found by their owner, `socket uid "proxy"`
 # (squid's user), and `tproxy ... fail-closed`: the fetches work the same,
-# and with squid stopped they fail and the server sees nothing.
+# and with squid stopped they fail and the server sees nothing.  And
+# docs/LOCAL-ROUTE.md's ruleset, `tproxy ... local-route`, with the
+# router's fwmark rules and table 100 removed (IPv4 only on 5.10).
 
 set -u
 # shellcheck source=selftests/lib.sh
@@ -175,6 +177,35 @@ fi
 load_ruleset "$nsrouter" "the README's extension ruleset" < <(readme_ruleset 2) || exit "$ret"
 squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (socket uid, fail-closed)"
 squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (socket uid, fail-closed)"
+
+# --- docs/LOCAL-ROUTE.md's ruleset: no fwmark, no ip rule, no table 100 -------
+if nft_ext local-route; then
+	for v in 4 6; do
+		ip -net "$nsrouter" -"$v" rule del fwmark 1 lookup 100
+		ip -net "$nsrouter" -"$v" route flush table 100
+	done
+	lr_fams="4 6"
+	# 5.10 refuses IPv6 local-route (docs/LOCAL-ROUTE.md): its IPv4 rules
+	case "$(uname -r)" in 5.10.*) lr_fams=4 ;; esac
+	{
+		echo "flush ruleset"
+		awk '/^table / { k++ } k == 1 { print } k == 1 && /^}/ { exit }' \
+			"$SELFTEST_DIR/../docs/LOCAL-ROUTE.md" |
+			if [ "$lr_fams" = 4 ]; then grep -v -e 'ip6 to' -e 'nfproto ipv6'; else cat; fi
+	} > "$TMPD/localroute.nft"
+	if ! grep -q "tproxy ip to :$SQUID_PORT local-route" "$TMPD/localroute.nft"; then
+		fail "docs/LOCAL-ROUTE.md: no ruleset diverting to :$SQUID_PORT with local-route"
+	elif load_ruleset "$nsrouter" "docs/LOCAL-ROUTE.md's ruleset" < "$TMPD/localroute.nft"; then
+		! ip -net "$nsrouter" rule show | grep -q -v -e '^0:' -e '^3276[67]:' ||
+			fail "router: an ip rule is left besides the defaults"
+		squid_case 4 "$S1_4" "$C4" "http://$S1_4/index.txt" " (local-route, no policy routing)"
+		[ "$lr_fams" = 4 ] ||
+			squid_case 6 "$S1_6" "$C6" "http://[$S1_6]/index.txt" " (local-route, no policy routing)"
+	fi
+	load_ruleset "$nsrouter" "the README's extension ruleset" < <(readme_ruleset 2) || exit "$ret"
+else
+	echo "SKIP: docs/LOCAL-ROUTE.md's ruleset: $NFT is not nft-tproxy's patched nft"
+fi
 
 # squid stopped: fail-closed, nothing reaches the server
 stop_peer "$SQUID_PID"
