@@ -12,6 +12,8 @@
 #   martian    src_valid_mark=1 on the router's client side: IPv4 gets no
 #              answer; then accept_local=1 there, the fix it gives: the
 #              proxy answers again and the diagnosis is clean
+#   localroute (ours, patched nft) tproxy ... local-route and no fwmark
+#              rule: the proxy answers, the diagnosis is clean
 #   norule     the IPv4 fwmark rule deleted: IPv4 gets no answer
 #   preempt    an ip rule at pref 100 into a table with a default route
 #   opaque     the proxy without IP_TRANSPARENT: IPv4 falls through to
@@ -135,6 +137,26 @@ traffic()
 	diagnose good "$nsrouter" 0 0 0 "^  ok +modules: $mods" \
 		"ok +routing: IPv4: mark 0x1 -> ip rule pref 32765 -> table 100" \
 		"ok +sockets: IPv6 tcp: \\[::\\]:$PORT \\(IP_TRANSPARENT\\)"
+
+	# tproxy ... local-route (the patched nft, ours): no mark, no ip rule
+	if [ "${NFTP_MODE:-}" = ours ] && nft_ext local-route; then
+		ip -net "$nsrouter" rule del fwmark 1 lookup 100
+		load_ruleset "$nsrouter" "local-route ruleset" <<-EOF
+			flush ruleset
+			table ip tp {
+				chain pre {
+					type filter hook prerouting priority mangle; policy accept;
+					meta l4proto tcp socket transparent 1 tproxy to :$PORT local-route accept
+					tcp dport 8080 tproxy to :$PORT local-route accept
+				}
+			}
+		EOF
+		reaches localroute 4 proxy
+		diagnose localroute "$nsrouter" 0 0 0 \
+			"ok +ruleset: .*chain pre \\(handle [0-9]+\\) diverts with local-route"
+		ip -net "$nsrouter" rule add fwmark 1 lookup 100
+		load_ruleset "$nsrouter" "ruleset" < <(ruleset) || exit "$ret"
+	fi
 
 	ip netns exec "$nsrouter" sysctl -wq net.ipv4.conf.veth0.src_valid_mark=1
 	unanswered martian 4
