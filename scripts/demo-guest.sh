@@ -92,6 +92,48 @@ case $REPLY_LINE in
 *) echo "     -> UNEXPECTED"; ok=0 ;;
 esac
 
+# 6. nft-tproxy's local-route: the same without the fwmark, ip rule and
+# table 100 (our modules and the patched nft, which scripts/demo.sh builds
+# when the upstream tarballs are there)
+if [ -d /sys/module/nftp_core ] && nft_ext local-route; then
+	step "6. no policy routing: the ip rules and table 100 go, tproxy ... local-route"
+	start_peer proxy "$nsrouter" tcp "0.0.0.0:8080" --transparent --role proxy || exit 1
+	for v in 4 6; do
+		ip -net "$nsrouter" -"$v" rule del fwmark 1 lookup 100
+		ip -net "$nsrouter" -"$v" route flush table 100
+	done
+	run "$nsrouter" ip rule show
+	run "$nsrouter" ip -6 rule show
+	ruleset='table inet tproxy_demo {
+	chain prerouting {
+		type filter hook prerouting priority mangle; policy accept;
+		# no mark: local-route delivers the packet to its socket itself
+		tcp flags & (syn | ack) != syn socket transparent 1 tproxy ip to :8080 local-route accept
+		tcp flags & (syn | ack) != syn socket transparent 1 tproxy ip6 to :8080 local-route accept
+		tcp dport 80 tproxy ip to :8080 local-route accept
+		tcp dport 80 tproxy ip6 to :8080 local-route accept
+	}
+}'
+	# 5.10 cannot keep an IPv6 local route out of the route hints: IPv4 only
+	case "$(uname -r)" in 5.10.*) ruleset=$(grep -v 'ip6 to' <<< "$ruleset") ;; esac
+	printf '     %s\n' "${ruleset//$'\n'/$'\n     '}"
+	{ echo "flush ruleset"; echo "$ruleset"; } | ip netns exec "$nsrouter" "$NFT" -f - || exit 1
+	client_says "$S1_4:80"
+	case $REPLY_LINE in
+	"proxy laddr=$S1_4:80 peer=$C4:$SPORT "*)
+		echo "     -> answered by the proxy, original destination intact, no ip rule" ;;
+	*) echo "     -> UNEXPECTED"; ok=0 ;;
+	esac
+	if grep -q 'ip6 to' <<< "$ruleset"; then
+		client_says "[$S1_6]:80"
+		case $REPLY_LINE in
+		"proxy laddr=[$S1_6]:80 peer=[$C6]:$SPORT "*)
+			echo "     -> IPv6 too, no ip -6 rule" ;;
+		*) echo "     -> UNEXPECTED"; ok=0 ;;
+		esac
+	fi
+fi
+
 if [ "$ok" = 1 ]; then
 	step "demo: OK"
 	exit 0

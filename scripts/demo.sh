@@ -21,5 +21,9 @@ done
 scripts/deps.sh
 kver=${kver:-$(scripts/kver.sh)}
 make -s KVER="$kver" modules
+# the patched nft (exported to the guest as NFT) shows local-route too
+# shellcheck source=scripts/suite_lib.sh
+source scripts/suite_lib.sh
+suite_nft || echo "demo: the distribution's nft, without nft-tproxy's extensions"
 echo "booting $kver under QEMU (TCG, a few seconds)..."
 exec scripts/vm-run --kver "$kver" "${ref[@]}" -- scripts/demo-guest.sh
