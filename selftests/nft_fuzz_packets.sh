@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Malformed packets through a router running tproxy and socket rules (and
-# nft-tproxy's socket uid/gid and tproxy fail-closed, with the patched nft):
+# nft-tproxy's socket uid/gid, tproxy fail-closed and local-route, with the
+# patched nft):
 # truncated and malformed TCP/UDP headers, IPv4 options, first, middle, last
 # and overlapping fragments (a chain before defrag sees them raw), ICMP and
 # ICMPv6 errors quoting bogus inner packets, long and truncated IPv6
@@ -114,6 +115,27 @@ else
 	echo "SKIP: socket uid/gid and tproxy fail-closed rules: $NFT is not nft-tproxy's patched nft"
 fi
 
+# tproxy local-route in front of the valid flows' rules (after pre's
+# counter): the flows and every fuzzed packet to their ports are routed
+# by nftp_route_local (IPv4 only on 5.10, which refuses it for IPv6)
+if nft_ext local-route; then
+	lr_fams="4 6"
+	case "$(uname -r)" in 5.10.*) lr_fams=4 ;; esac
+	rc=0
+	out=$(for v in $lr_fams; do
+		f=ip
+		[ "$v" = 6 ] && f=ip6
+		echo "add rule inet fuzz pre index 0 meta nfproto ipv$v udp dport 53 tproxy $f to :8053 local-route counter accept"
+		echo "add rule inet fuzz pre index 0 meta nfproto ipv$v tcp dport 80 tproxy $f to :8080 local-route counter accept"
+	done | ip netns exec "$nsrouter" "$NFT" -f - 2>&1) || rc=$?
+	if ! ref_lacks "tproxy local-route in the fuzz ruleset" "$rc" && [ "$rc" -ne 0 ]; then
+		fail "cannot add the local-route rules"
+		echo "$out" | indent
+	fi
+else
+	echo "SKIP: tproxy local-route rules: $NFT is not nft-tproxy's patched nft"
+fi
+
 rmac=$(ip -net "$nsrouter" -br link show veth0 | awk '{print $3}')
 
 # counter_of CHAIN: packets counted by the chain's first rule
@@ -177,6 +199,15 @@ if [ "${pre:-0}" -gt 0 ]; then
 	pass "tproxy and socket rules after defrag evaluated $pre packets"
 else
 	fail "no packet reached the rules after defrag"
+fi
+if [ -n "${lr_fams:-}" ] && [ "${NFTP_MODE:-}" != ref ]; then
+	lr=$(ip netns exec "$nsrouter" "$NFT" list chain inet fuzz pre |
+		sed -n 's/.*local-route counter packets \([0-9]*\) .*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	if [ "${lr:-0}" -gt 0 ]; then
+		pass "tproxy local-route rules took $lr packets (the valid flows' and fuzzed ones)"
+	else
+		fail "tproxy local-route rules took no packet"
+	fi
 fi
 
 # the router still works: one more of each
