@@ -115,7 +115,7 @@ if [ -d /sys/module/nftp_core ] && nft_ext local-route; then
 	}
 }'
 	# 5.10 cannot keep an IPv6 local route out of the route hints: IPv4 only
-	case "$(uname -r)" in 5.10.*) ruleset=$(grep -v 'ip6 to' <<< "$ruleset") ;; esac
+	[ "$(local_route_fams)" = 4 ] && ruleset=$(grep -v 'ip6 to' <<< "$ruleset")
 	printf '     %s\n' "${ruleset//$'\n'/$'\n     '}"
 	{ echo "flush ruleset"; echo "$ruleset"; } | ip netns exec "$nsrouter" "$NFT" -f - || exit 1
 	client_says "$S1_4:80"

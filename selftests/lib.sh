@@ -124,6 +124,17 @@ nft_ext()
 	"$NFT" -V 2>/dev/null | grep -Eq "^[[:space:]]*nft-tproxy:(.*[[:space:]])?$1([[:space:]]|\$)"
 }
 
+# local_route_fams: the IP versions our tproxy local-route serves on this
+# kernel: IPv4 only on 5.10, which lacks IP6SKB_MULTIPATH (kmod/compat.h)
+# and so refuses it for IPv6 (EOPNOTSUPP)
+local_route_fams()
+{
+	case "$(uname -r)" in
+	5.10.*) echo 4 ;;
+	*) echo "4 6" ;;
+	esac
+}
+
 # indent a block of text (command output) under a PASS/FAIL line
 indent() { sed 's/^/    | /'; }
 

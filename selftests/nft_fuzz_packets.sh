@@ -119,8 +119,7 @@ fi
 # counter): the flows and every fuzzed packet to their ports are routed
 # by nftp_route_local (IPv4 only on 5.10, which refuses it for IPv6)
 if nft_ext local-route; then
-	lr_fams="4 6"
-	case "$(uname -r)" in 5.10.*) lr_fams=4 ;; esac
+	lr_fams=$(local_route_fams)
 	rc=0
 	out=$(for v in $lr_fams; do
 		f=ip

@@ -184,9 +184,7 @@ if nft_ext local-route; then
 		ip -net "$nsrouter" -"$v" rule del fwmark 1 lookup 100
 		ip -net "$nsrouter" -"$v" route flush table 100
 	done
-	lr_fams="4 6"
-	# 5.10 refuses IPv6 local-route (docs/LOCAL-ROUTE.md): its IPv4 rules
-	case "$(uname -r)" in 5.10.*) lr_fams=4 ;; esac
+	lr_fams=$(local_route_fams)
 	{
 		echo "flush ruleset"
 		awk '/^table / { k++ } k == 1 { print } k == 1 && /^}/ { exit }' \
