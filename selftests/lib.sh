@@ -308,9 +308,7 @@ topology()
 
 	ip netns exec "$nsrouter" sysctl -wq net.ipv4.ip_forward=1
 	ip netns exec "$nsrouter" sysctl -wq net.ipv6.conf.all.forwarding=1
-	for i in all default veth0 veth1 veth2 lo; do
-		ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.rp_filter=0"
-	done
+	router_conf4 rp_filter 0
 
 	# the classic tproxy policy routing (TOPO_POLICY_ROUTING=0: none, the
 	# router never has an ip rule: one, once added, turns the list receive
@@ -340,6 +338,16 @@ hostport()
 	*:*) echo "[$1]:$2" ;;
 	*)   echo "$1:$2" ;;
 	esac
+}
+
+# router_conf4 KEY VALUE: net.ipv4.conf.<if>.KEY=VALUE in the router, for
+# all, default and each of its interfaces
+router_conf4()
+{
+	local i
+	for i in all default veth0 veth1 veth2 lo; do
+		ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.$1=$2"
+	done
 }
 
 # ------------------------------------------------------------------ rulesets

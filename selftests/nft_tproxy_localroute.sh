@@ -58,9 +58,7 @@ TOPO_POLICY_ROUTING=0 topology || exit "$ksft_fail"
 # No policy routing at all (the router never had an ip rule), strict rp_filter
 no_policy_routing()
 {
-	for i in all default veth0 veth1 veth2 lo; do
-		ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.rp_filter=1"
-	done
+	router_conf4 rp_filter 1
 	# what is left: the kernel's default rules only, and strict rp_filter
 	if [ "$(ip -net "$nsrouter" -4 rule show | wc -l)" -eq 3 ] &&
 	   [ "$(ip -net "$nsrouter" -6 rule show | wc -l)" -eq 2 ] &&
@@ -320,13 +318,9 @@ run_cases()
 
 # src_valid_mark=1: the reverse-path check would take a mark into account;
 # there is none
-for i in all default veth0 veth1 veth2 lo; do
-	ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.src_valid_mark=1"
-done
+router_conf4 src_valid_mark 1
 run_cases "src_valid_mark=1, strict rp_filter:"
-for i in all default veth0 veth1 veth2 lo; do
-	ip netns exec "$nsrouter" sysctl -wq "net.ipv4.conf.$i.src_valid_mark=0"
-done
+router_conf4 src_valid_mark 0
 
 # conntrack: the cases above run with no ct rule in the router's namespace,
 # so without conntrack hooks there; a ct rule turns them on
