@@ -14,6 +14,7 @@
 #include <net/inet_sock.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 
 bool nftp_redirect_v4(struct net *net, struct sk_buff *skb,
 		      unsigned int thoff, u8 l4proto,
@@ -27,6 +28,28 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 
 bool nftp_route_local_usable(u8 family);
 bool nftp_route_local(struct sk_buff *skb, u8 family);
+
+int nftp_redirect_out_v4(struct net *net, struct sk_buff *skb,
+			 unsigned int thoff, u8 l4proto,
+			 __be32 taddr, __be16 tport);
+
+int nftp_redirect_out_v6(struct net *net, struct sk_buff *skb,
+			 unsigned int thoff, u8 l4proto,
+			 const struct in6_addr *taddr, __be16 tport);
+
+/*
+ * Sent by a socket with IP_TRANSPARENT, of @net: a proxy's own packet,
+ * which output must never divert back to a proxy (the loop).  In output,
+ * the sender may be of any family (a tunnel's inner packet) or netns.
+ */
+static inline bool nftp_sent_transparent(const struct sk_buff *skb,
+					 const struct net *net)
+{
+	const struct sock *sk = skb->sk;
+
+	return sk && (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) &&
+	       net_eq(sock_net(sk), net) && inet_sk_transparent(sk);
+}
 
 struct sock *nftp_sk_lookup(struct net *net, struct sk_buff *skb,
 			    u8 family, unsigned int thoff, u8 l4proto,

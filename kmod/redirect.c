@@ -6,6 +6,7 @@
 #include <linux/inetdevice.h>
 #include <linux/module.h>
 #include <net/addrconf.h>
+#include <net/dst_metadata.h>
 #include <net/if_inet6.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
@@ -54,19 +55,46 @@ static void nftp_laddr6(const struct net_device *dev,
 	read_unlock_bh(&idev->lock);
 }
 
-/* Consumes the reference on @sk, whatever the outcome. */
-static bool nftp_assign(struct sk_buff *skb, struct sock *sk)
+/*
+ * The transparent socket that takes @f, referenced, or NULL: the socket of
+ * its own established flow, else a listener on @taddr:@tport.  A new SYN
+ * that meets a TIME_WAIT socket goes to the listener; with @end_tw (the
+ * packet is taken now) the TIME_WAIT socket is ended too.
+ */
+static struct sock *nftp_proxy_sk(struct net *net, struct sk_buff *skb,
+				  unsigned int thoff, const struct nftp_flow *f,
+				  const struct net_device *in,
+				  const union nf_inet_addr *taddr, __be16 tport,
+				  bool end_tw)
 {
-	if (!sk)
-		return false;
-	if (!inet_sk_transparent(sk)) {
-		sock_gen_put(sk);
-		return false;
+	struct sock *sk, *listener;
+
+	sk = nftp_flow_lookup(net, skb, thoff, f, &f->daddr, f->dport, in,
+			      NFTP_LOOKUP_ESTABLISHED);
+	if (!sk) {
+		sk = nftp_flow_lookup(net, skb, thoff, f, taddr, tport, in,
+				      NFTP_LOOKUP_LISTENER);
+	} else if (sk->sk_state == TCP_TIME_WAIT && f->pure_syn) {
+		/* A new connection, not the old one's remains. */
+		listener = nftp_flow_lookup(net, skb, thoff, f, taddr, tport,
+					    in, NFTP_LOOKUP_LISTENER);
+		if (listener) {
+			if (end_tw) {
+				/* Its timer runs in BH: deadlock otherwise. */
+				local_bh_disable();
+				inet_twsk_deschedule_put(inet_twsk(sk));
+				local_bh_enable();
+			} else {
+				sock_gen_put(sk);
+			}
+			sk = listener;
+		}
 	}
-	skb_orphan(skb);
-	skb->sk = sk;
-	skb->destructor = sock_edemux;
-	return true;
+	if (sk && !inet_sk_transparent(sk)) {
+		sock_gen_put(sk);
+		return NULL;
+	}
+	return sk;
 }
 
 /* @taddr and @tport are final here: the caller filled in the defaults. */
@@ -75,32 +103,15 @@ static bool nftp_redirect(struct net *net, struct sk_buff *skb,
 			  const struct net_device *in,
 			  const union nf_inet_addr *taddr, __be16 tport)
 {
-	struct sock *sk, *listener;
+	struct sock *sk;
 
-	/* A packet of a flow diverted before finds the proxy's own socket. */
-	sk = nftp_flow_lookup(net, skb, thoff, f, &f->daddr, f->dport, in,
-			      NFTP_LOOKUP_ESTABLISHED);
+	sk = nftp_proxy_sk(net, skb, thoff, f, in, taddr, tport, true);
 	if (!sk)
-		return nftp_assign(skb, nftp_flow_lookup(net, skb, thoff, f,
-							 taddr, tport, in,
-							 NFTP_LOOKUP_LISTENER));
-
-	/*
-	 * A new SYN reusing a tuple in TIME_WAIT is a new connection: hand
-	 * it to the listener, if any, rather than to the old one's remains.
-	 */
-	if (sk->sk_state == TCP_TIME_WAIT && f->pure_syn) {
-		listener = nftp_flow_lookup(net, skb, thoff, f, taddr, tport,
-					    in, NFTP_LOOKUP_LISTENER);
-		if (listener) {
-			/* The timewait timer runs in BH: deadlock otherwise. */
-			local_bh_disable();
-			inet_twsk_deschedule_put(inet_twsk(sk));
-			local_bh_enable();
-			sk = listener;
-		}
-	}
-	return nftp_assign(skb, sk);
+		return false;
+	skb_orphan(skb);
+	skb->sk = sk;
+	skb->destructor = sock_edemux;
+	return true;
 }
 
 /**
@@ -177,6 +188,11 @@ bool nftp_redirect_v6(struct net *net, struct sk_buff *skb,
 }
 EXPORT_SYMBOL_GPL(nftp_redirect_v6);
 
+static bool nftp_dst_local6(const struct dst_entry *dst)
+{
+	return container_of(dst, struct rt6_info, dst)->rt6i_flags & RTF_LOCAL;
+}
+
 /*
  * The local-route mode: a packet that has its socket is routed to local
  * delivery here, so that the stack's own routing step, which would forward
@@ -190,6 +206,9 @@ static bool nftp_route_local4(struct sk_buff *skb)
 	const struct iphdr *iph = ip_hdr(skb);
 	__be32 laddr = nftp_laddr4(skb->dev, 0);
 
+	/* Sent through loopback by nftp_redirect_out_v4(): routed already. */
+	if (skb_valid_dst(skb) && skb_rtable(skb)->rt_type == RTN_LOCAL)
+		goto local;
 	if (!laddr)
 		return false;
 
@@ -200,6 +219,7 @@ static bool nftp_route_local4(struct sk_buff *skb)
 		skb_dst_drop(skb);
 		return false;
 	}
+local:
 	/*
 	 * The route belongs to the flow, not to the destination address:
 	 * a later packet of the same receive batch to the same address must
@@ -224,19 +244,23 @@ static bool nftp_route_local6(struct sk_buff *skb)
 	if (!IS_ENABLED(CONFIG_IPV6) || !NFTP_IP6SKB_NOHINT)
 		return false;
 
+	/* Sent through loopback by nftp_redirect_out_v6(): routed already. */
+	if (skb_valid_dst(skb) && nftp_dst_local6(skb_dst(skb)))
+		goto local;
+
 	nftp_laddr6(skb->dev, &in6addr_any, &fl6.daddr);
 	if (ipv6_addr_any(&fl6.daddr))
 		return false;
 
 	dst = ip6_route_input_lookup(dev_net(skb->dev), skb->dev, &fl6, skb,
 				     RT6_LOOKUP_F_HAS_SADDR);
-	if (dst->error || !(container_of(dst, struct rt6_info, dst)->rt6i_flags &
-			     RTF_LOCAL)) {
+	if (dst->error || !nftp_dst_local6(dst)) {
 		dst_release(dst);
 		return false;
 	}
 	skb_dst_drop(skb);
 	skb_dst_set(skb, dst);
+local:
 	IP6CB(skb)->flags |= NFTP_IP6SKB_NOHINT;	/* as for IPv4 */
 	return true;
 }
@@ -280,3 +304,140 @@ bool nftp_route_local(struct sk_buff *skb, u8 family)
 	return false;
 }
 EXPORT_SYMBOL_GPL(nftp_route_local);
+
+/*
+ * The output side of the local-route mode.  A packet the host sends has
+ * no input device, and its socket is its sender's: it cannot be given the
+ * proxy's socket here.  Instead it is given the output route of
+ * loopback's own address, whose input side is local delivery: it loops
+ * back with that route, so the stack does not route it again, and a
+ * tproxy rule in prerouting on loopback assigns the socket.  Whether one
+ * would take it is decided here, by the lookup that rule will make (on
+ * loopback, of loopback's address): else the packet goes its way.
+ */
+static int nftp_route_out4(struct net *net, struct sk_buff *skb)
+{
+	struct flowi4 fl4 = { .daddr = nftp_laddr4(net->loopback_dev, 0) };
+	struct rtable *rt;
+
+	if (!fl4.daddr)
+		return -EHOSTUNREACH;
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	if (rt->rt_type != RTN_LOCAL) {
+		ip_rt_put(rt);
+		return -EHOSTUNREACH;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, &rt->dst);
+	return 0;
+}
+
+static int nftp_route_out6(struct net *net, struct sk_buff *skb)
+{
+	struct flowi6 fl6 = { .flowi6_oif = net->loopback_dev->ifindex };
+	struct dst_entry *dst;
+
+	if (!IS_ENABLED(CONFIG_IPV6))
+		return -EAFNOSUPPORT;
+
+	nftp_laddr6(net->loopback_dev, &in6addr_any, &fl6.daddr);
+	if (ipv6_addr_any(&fl6.daddr))
+		return -EHOSTUNREACH;
+	dst = ip6_route_output(net, NULL, &fl6);
+	if (dst->error || !nftp_dst_local6(dst)) {
+		dst_release(dst);
+		return -EHOSTUNREACH;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, dst);
+	return 0;
+}
+
+static int nftp_redirect_out(struct net *net, struct sk_buff *skb,
+			     unsigned int thoff, const struct nftp_flow *f,
+			     const union nf_inet_addr *taddr, __be16 tport)
+{
+	struct sock *sk;
+
+	/* No skb: reuseport programs are left to run on the real lookup. */
+	sk = nftp_proxy_sk(net, NULL, thoff, f, net->loopback_dev, taddr,
+			   tport, false);
+	if (!sk)
+		return -ENOENT;
+	sock_gen_put(sk);
+
+	if (f->family == NFPROTO_IPV4)
+		return nftp_route_out4(net, skb);
+	return nftp_route_out6(net, skb);
+}
+
+/**
+ * nftp_redirect_out_v4 - send a packet the host sends to a transparent
+ *	socket, through loopback
+ * @net: the netns the packet is in
+ * @skb: the packet, in output, its network header set
+ * @thoff: offset of its TCP/UDP header
+ * @l4proto: IPPROTO_TCP or IPPROTO_UDP
+ * @taddr: as for nftp_redirect_v4(), the input device being loopback
+ * @tport: as for nftp_redirect_v4()
+ *
+ * If nftp_redirect_v4() would give @skb a socket were it to arrive on
+ * loopback, routes it there (see above).  The sender is not looked at:
+ * the caller keeps the proxy's own packets out (nftp_sent_transparent()).
+ * Under rcu_read_lock, in output.
+ *
+ * Return: 0 if @skb now goes to loopback; -ENOENT if no transparent
+ * socket would take it, @skb unchanged; another negative errno if one
+ * would but loopback has no local route (down, no address): the caller
+ * must not let @skb go on, its proxy would be bypassed.
+ */
+int nftp_redirect_out_v4(struct net *net, struct sk_buff *skb,
+			 unsigned int thoff, u8 l4proto,
+			 __be32 taddr, __be16 tport)
+{
+	struct nftp_flow f = { .family = NFPROTO_IPV4, .l4proto = l4proto };
+	union nf_inet_addr t = {};
+
+	if (!nftp_flow_from_skb(skb, thoff, &f))
+		return -ENOENT;
+
+	t.ip = taddr ? taddr : nftp_laddr4(net->loopback_dev, f.daddr.ip);
+	return nftp_redirect_out(net, skb, thoff, &f, &t,
+				 tport ? tport : f.dport);
+}
+EXPORT_SYMBOL_GPL(nftp_redirect_out_v4);
+
+/**
+ * nftp_redirect_out_v6 - send a packet the host sends to a transparent
+ *	socket, through loopback
+ * @net: the netns the packet is in
+ * @skb: the packet, in output, its network header set
+ * @thoff: offset of its TCP/UDP header (after any extension headers)
+ * @l4proto: IPPROTO_TCP or IPPROTO_UDP
+ * @taddr: as for nftp_redirect_v6(), the input device being loopback
+ * @tport: as for nftp_redirect_v6()
+ *
+ * As nftp_redirect_out_v4().
+ *
+ * Return: as nftp_redirect_out_v4().
+ */
+int nftp_redirect_out_v6(struct net *net, struct sk_buff *skb,
+			 unsigned int thoff, u8 l4proto,
+			 const struct in6_addr *taddr, __be16 tport)
+{
+	struct nftp_flow f = { .family = NFPROTO_IPV6, .l4proto = l4proto };
+	union nf_inet_addr t = {};
+
+	if (!nftp_flow_from_skb(skb, thoff, &f))
+		return -ENOENT;
+
+	if (taddr && !ipv6_addr_any(taddr))
+		t.in6 = *taddr;
+	else
+		nftp_laddr6(net->loopback_dev, &f.daddr.in6, &t.in6);
+	return nftp_redirect_out(net, skb, thoff, &f, &t,
+				 tport ? tport : f.dport);
+}
+EXPORT_SYMBOL_GPL(nftp_redirect_out_v6);

@@ -24,6 +24,54 @@ struct nft_tproxy {
 /* nf_tables parses an expression's attributes into NFT_EXPR_MAXATTR + 1. */
 static_assert(NFTA_TPROXY_NFTP_FLAGS <= NFT_EXPR_MAXATTR);
 
+/*
+ * Each returns 0 when the packet is the proxy's (prerouting: it holds its
+ * socket; output: it goes to loopback, where prerouting gives it one),
+ * -ENOENT on a miss, another negative errno when it must be dropped.
+ */
+static int nft_tproxy_v4(const struct nft_tproxy *priv,
+			 const struct nft_regs *regs,
+			 const struct nft_pktinfo *pkt, u8 l4proto, __be16 tport)
+{
+	__be32 taddr = priv->sreg_addr ?
+		       (__force __be32)regs->data[priv->sreg_addr] : 0;
+
+	if (nft_hook(pkt) == NF_INET_LOCAL_OUT)
+		return nftp_redirect_out_v4(nft_net(pkt), pkt->skb,
+					    nftp_thoff(pkt), l4proto, taddr,
+					    tport);
+
+	if (!nftp_redirect_v4(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+			      l4proto, nft_in(pkt), taddr, tport))
+		return -ENOENT;
+	/* With a socket, it must not be forwarded: no route, no packet. */
+	if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+	    !nftp_route_local(pkt->skb, NFPROTO_IPV4))
+		return -EHOSTUNREACH;
+	return 0;
+}
+
+static int nft_tproxy_v6(const struct nft_tproxy *priv,
+			 const struct nft_regs *regs,
+			 const struct nft_pktinfo *pkt, u8 l4proto, __be16 tport)
+{
+	const struct in6_addr *taddr = priv->sreg_addr ?
+		(const struct in6_addr *)&regs->data[priv->sreg_addr] : NULL;
+
+	if (nft_hook(pkt) == NF_INET_LOCAL_OUT)
+		return nftp_redirect_out_v6(nft_net(pkt), pkt->skb,
+					    nftp_thoff(pkt), l4proto, taddr,
+					    tport);
+
+	if (!nftp_redirect_v6(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
+			      l4proto, nft_in(pkt), taddr, tport))
+		return -ENOENT;
+	if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+	    !nftp_route_local(pkt->skb, NFPROTO_IPV6))
+		return -EHOSTUNREACH;
+	return 0;
+}
+
 static void nft_tproxy_eval(const struct nft_expr *expr,
 			    struct nft_regs *regs,
 			    const struct nft_pktinfo *pkt)
@@ -31,9 +79,14 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 	const struct nft_tproxy *priv = nft_expr_priv(expr);
 	u8 l4proto = nftp_l4proto(pkt);
 	__be16 tport = 0;
-	bool hit;
+	int err;
 
 	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+		goto not_ours;
+
+	/* Output (local-route only): the proxy's own packets pass, or loop. */
+	if (nft_hook(pkt) == NF_INET_LOCAL_OUT &&
+	    nftp_sent_transparent(pkt->skb, nft_net(pkt)))
 		goto not_ours;
 
 	if (priv->sreg_port)
@@ -42,43 +95,30 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 	/* Ports are only in the first fragment (defrag is normally ahead):
 	 * a later one cannot be diverted, so it misses.
 	 */
+	err = -ENOENT;
 	switch (nft_pf(pkt)) {
 	case NFPROTO_IPV4:
 		if (priv->family == NFPROTO_IPV6)
 			goto not_ours;
-		hit = !nftp_fragoff(pkt) &&
-		      nftp_redirect_v4(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
-				       l4proto, nft_in(pkt),
-				       priv->sreg_addr ?
-				       (__force __be32)regs->data[priv->sreg_addr] : 0,
-				       tport);
+		if (!nftp_fragoff(pkt))
+			err = nft_tproxy_v4(priv, regs, pkt, l4proto, tport);
 		break;
 	case NFPROTO_IPV6:
 		if (priv->family == NFPROTO_IPV4)
 			goto not_ours;
-		hit = !nftp_fragoff(pkt) &&
-		      nftp_redirect_v6(nft_net(pkt), pkt->skb, nftp_thoff(pkt),
-				       l4proto, nft_in(pkt),
-				       priv->sreg_addr ?
-				       (struct in6_addr *)&regs->data[priv->sreg_addr] :
-				       NULL,
-				       tport);
+		if (!nftp_fragoff(pkt))
+			err = nft_tproxy_v6(priv, regs, pkt, l4proto, tport);
 		break;
 	default:
 		goto not_ours;
 	}
-	if (hit) {
-		/* With a socket, it must not be forwarded: no route, no packet. */
-		if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
-		    !nftp_route_local(pkt->skb, nft_pf(pkt)))
-			regs->verdict.code = NF_DROP;
+	if (!err)
 		return;
-	}
 
 	/* A miss falls through to the next rule, as upstream, unless the
 	 * rule fails closed: then the packet must not leave unproxied.
 	 */
-	if (priv->flags & NFTP_TPROXY_F_FAIL_CLOSED) {
+	if (err != -ENOENT || (priv->flags & NFTP_TPROXY_F_FAIL_CLOSED)) {
 		regs->verdict.code = NF_DROP;
 		return;
 	}
@@ -231,15 +271,22 @@ static int nft_tproxy_dump(struct sk_buff *skb, const struct nft_expr *expr)
 static int nft_tproxy_validate(const struct nft_ctx *ctx,
 			       const struct nft_expr *expr)
 {
+	const struct nft_tproxy *priv = nft_expr_priv(expr);
+	unsigned int hooks = 1 << NF_INET_PRE_ROUTING;
+
 	/* Hook numbers overlap across families: netdev ingress is 0 too. */
 	if (ctx->family != NFPROTO_IPV4 && ctx->family != NFPROTO_IPV6 &&
 	    ctx->family != NFPROTO_INET)
 		return -EOPNOTSUPP;
 
-	/* Only before routing can a packet still be diverted to a socket;
-	 * from output it crashed upstream.
+	/* Only before routing can a packet be given a socket; upstream's
+	 * tproxy crashed in output, looking up with no input device.  With
+	 * local-route, output sends the packet to loopback and looks up on
+	 * loopback; the socket is assigned there, in prerouting.
 	 */
-	return nft_chain_validate_hooks(ctx->chain, 1 << NF_INET_PRE_ROUTING);
+	if (priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE)
+		hooks |= 1 << NF_INET_LOCAL_OUT;
+	return nft_chain_validate_hooks(ctx->chain, hooks);
 }
 
 NFTP_DUMP_OP(nft_tproxy_dump)

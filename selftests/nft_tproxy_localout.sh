@@ -1,0 +1,217 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tproxy local-route in output (nft-tproxy's extension): the host's own
+# connections and datagrams diverted to a proxy on the same host, with no
+# fwmark, no `ip rule` and no `local` route table.  The router of lib.sh's
+# topology, with no policy routing and strict rp_filter, is that host; a
+# client runs in its namespace.  The ruleset:
+#
+#   chain out { type filter hook output priority mangle;
+#       ip daddr S1 th dport 8080 tproxy ip to :12345 local-route accept
+#       ip daddr S1 th dport 9090 tproxy ip to S1:9090 local-route accept }
+#   chain pre { type filter hook prerouting priority mangle;
+#       iif lo ip daddr S1 th dport 8080 tproxy ip to :12345 local-route accept
+#       iif lo ip daddr S1 th dport 9090 tproxy ip to S1:9090 local-route accept }
+#
+# Output cannot give a packet the proxy's socket (its socket is its
+# sender's): when a transparent socket would take it on loopback, it sends
+# the packet there with loopback's local route, and the prerouting rule
+# assigns the socket.  Cases, TCP and UDP, IPv4 and IPv6 (IPv4 only on
+# 5.10, where ip6 local-route is refused):
+#   (a) the router's client to server1:8080 reaches the proxy, which sees
+#       server1:8080 as its own address;
+#   (b) to server1:9090, a proxy listening on server1's address;
+#   (c) the proxy relays from the client's address (its socket has
+#       IP_TRANSPARENT), and that relay is not diverted back to it (the
+#       loop): server1 sees it and answers;
+#   - in a `type route` output chain, and with conntrack on;
+#   - control: without the output rule the client reaches server1 itself;
+#   - proxy stopped: the rule misses, server1 answers; with
+#     fail-closed,local-route the client gets nothing.
+# Upstream's tproxy is refused in output (it crashed there: a UDP lookup
+# with no input device): `tproxy` without local-route in an output chain
+# is refused by both module sets (the reference run checks that, and that
+# the patched nft refuses local-route on the in-tree module).
+
+set -u
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap lib_cleanup EXIT
+trap lib_interrupted INT TERM HUP
+# shellcheck source=selftests/socket_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
+
+checktool "$NFT --version" "run test without nft"
+checktool "$PYTHON --version" "run test without python3"
+checktool "ping -V" "run test without ping"
+
+PORT=12345
+DOWN_TIMEOUT=4		# seconds a client waits for an answer that must not come
+
+TOPO_POLICY_ROUTING=0 topology || exit "$ksft_fail"
+router_conf4 rp_filter 1
+
+# upstream's restriction, kept without local-route: both module sets
+rc=0
+out=$(echo "table ip t { chain out { type filter hook output priority mangle;
+	tcp dport 8080 tproxy to :$PORT; }
+	}" | ip netns exec "$nsrouter" "$NFT" -f - 2>&1) || rc=$?
+if [ "$rc" -ne 0 ] && grep -q 'Operation not supported' <<< "$out" &&
+   [ -z "$(ip netns exec "$nsrouter" "$NFT" list ruleset)" ]; then
+	pass "tproxy without local-route in an output chain: refused (EOPNOTSUPP), as upstream"
+else
+	fail "tproxy without local-route in an output chain: not refused with EOPNOTSUPP (exit $rc)"
+	echo "$out" | indent
+fi
+flush_ruleset "$nsrouter"
+
+if ! nft_ext local-route; then
+	[ "${NFTP_MODE:-}" = ref ] && echo "N/A: tproxy local-route in output (the in-tree module of $(uname -r) lacks it)"
+	[ "$ret" -ne 0 ] && exit "$ret"
+	skip_all "nft syntax 'tproxy ... local-route': $NFT is not nft-tproxy's patched nft (scripts/build-userspace.sh)"
+fi
+if [ "${NFTP_MODE:-}" = ref ]; then
+	if out=$(echo "table ip t { chain out { type filter hook output priority mangle;
+		tcp dport 8080 tproxy to :$PORT local-route; }
+		}" | ip netns exec "$nsrouter" "$NFT" -f - 2>&1); then
+		fail "patched nft installed an output local-route rule on the in-tree module"
+	elif ! grep -q 'nft_tproxy' <<< "$out" ||
+	     [ -n "$(ip netns exec "$nsrouter" "$NFT" list ruleset)" ]; then
+		fail "output local-route on the in-tree module: refused, but not naming nft_tproxy, or not clean:"
+		echo "$out" | indent
+	else
+		pass "in-tree nft_tproxy: patched nft refuses output local-route, nothing installed"
+		echo "N/A: tproxy local-route in output (the in-tree module of $(uname -r) lacks it)"
+	fi
+	exit "$ret"
+fi
+
+FAMS=$(local_route_fams)
+
+for p in tcp udp; do
+	for v in 4 6; do
+		set_family "$v"
+		PEER_NOWAIT=1 start_peer "server1-$p-$v" "$nsserver1" "$p" "$DST1" --role server1
+		PEER_NOWAIT=1 start_peer "foreign-$p-$v" "$nsrouter" "$p" "$(hostport "$S1" 9090)" \
+			--transparent --role foreign
+	done
+done
+wait_peers {server1,foreign}-{tcp,udp}-{4,6} || exit "$ksft_fail"
+
+declare -A PROXY_PID=()
+for p in tcp udp; do
+	for v in 4 6; do
+		any=0.0.0.0
+		[ "$v" = 6 ] && any=::
+		PEER_NOWAIT=1 start_peer "proxy-$p-$v" "$nsrouter" "$p" "$(hostport "$any" $PORT)" \
+			--transparent --proxy --role proxy --upstream-timeout 2
+		PROXY_PID[$p$v]=$PEER_PID
+	done
+done
+wait_peers proxy-{tcp,udp}-{4,6} || exit "$ksft_fail"
+
+# ruleset [FLAGS [OUTTYPE [EXTRA]]]: the router's ruleset; no output chain
+# when FLAGS is "none"; OUTTYPE the output chain's type (filter); EXTRA a
+# rule for both chains' top
+ruleset()
+{
+	local flags=${1-local-route} otype=${2:-filter} extra=${3:-} v f a s
+	echo "flush ruleset"
+	echo "table inet lo {"
+	for chain in out pre; do
+		if [ "$chain" = out ]; then
+			[ "$flags" = none ] && continue
+			echo "chain out { type $otype hook output priority mangle; policy accept;"
+		else
+			echo "chain pre { type filter hook prerouting priority mangle; policy accept;"
+		fi
+		[ -z "$extra" ] || echo "$extra"
+		for v in $FAMS; do
+			f=ip a=$S1_4 s=$S1_4
+			[ "$v" = 6 ] && f=ip6 a=$S1_6 s="[$S1_6]"
+			local iif="" fl=$flags
+			[ "$chain" = pre ] && iif="iif lo" fl=local-route
+			echo "$iif $f daddr $a meta l4proto { tcp, udp } th dport 9090 tproxy $f to $s:9090 $fl counter accept comment \"$chain-foreign-$v\""
+			echo "$iif $f daddr $a meta l4proto { tcp, udp } th dport 8080 tproxy $f to :$PORT $fl counter accept comment \"$chain-$v\""
+		done
+		echo "}"
+	done
+	echo "}"
+}
+
+# case_all DESC: (a), (b), (c) for $P over IPv$V from the router itself
+case_all()
+{
+	local desc="IPv$V $P $1" out rc=0 fdst
+	fdst=$(hostport "$S1" 9090)
+	next_sport
+	out=$(peer_client "$nsrouter" "$P" "$DST1" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc (a)+(c): client failed (exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy-$P-$V.log"; } | indent
+	else
+		check_replies "$desc (a) the router's own client diverted to the proxy" "$out" 2 proxy "$DST1" \
+			"$(hostport "$R2" "$SPORT")"
+		check_proxy_reply "$desc (c) relayed from the client's address, not looped" "$out" 2 "$DST1" "$R2" "$SPORT"
+	fi
+	next_sport
+	expect_reply "$desc (b) proxy listening on server1's address $fdst" "$nsrouter" "$P" "$fdst" "$SPORT" 2 \
+		foreign "$fdst" "$(hostport "$R2" "$SPORT")"
+	read_counters "$nsrouter"
+	check_cnt "${desc%:}: the output rule diverted" "out-$V" -ge 2
+	check_cnt "${desc%:}: the prerouting rule took them on lo" "pre-$V" -ge 2
+}
+
+# case_direct DESC ROLE: the router's client to server1:8080 is answered by
+# server1 itself
+case_direct()
+{
+	next_sport
+	expect_reply "IPv$V $P $1" "$nsrouter" "$P" "$DST1" "$SPORT" 1 \
+		server1 "$DST1" "$(hostport "$R2" "$SPORT")"
+}
+
+for P in tcp udp; do
+	for v in $FAMS; do
+		set_family "$v"
+		load_ruleset "$nsrouter" "output local-route" < <(ruleset) || continue
+		case_all "no policy routing, strict rp_filter:"
+		load_ruleset "$nsrouter" "route chain" < <(ruleset local-route route) || continue
+		case_all "output chain of type route:"
+		load_ruleset "$nsrouter" "conntrack" < <(ruleset local-route filter \
+			'ct state new,established counter') || continue
+		case_all "conntrack on:"
+		load_ruleset "$nsrouter" "control" < <(ruleset none) || continue
+		case_direct "control, no output rule: server1 answers the router itself"
+	done
+done
+
+# proxy stopped: fail-open, then fail-closed
+for p in tcp udp; do
+	for v in 4 6; do
+		stop_peer "${PROXY_PID[$p$v]}"
+	done
+done
+for P in tcp udp; do
+	for v in $FAMS; do
+		set_family "$v"
+		load_ruleset "$nsrouter" "proxy stopped" < <(ruleset) || continue
+		case_direct "proxy stopped: the rule misses, server1 answers"
+		load_ruleset "$nsrouter" "fail-closed" < <(ruleset fail-closed,local-route) || continue
+		: > "$TMPD/server1-$P-$V.log"
+		next_sport
+		rc=0
+		peer_client "$nsrouter" "$P" "$DST1" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" --retries 0 \
+			> "$TMPD/client.out" 2>&1 || rc=$?
+		if [ "$rc" -ne 0 ] && ! peer_log_grep "server1-$P-$V" "peer=$(hostport "$R2" "$SPORT")"; then
+			pass "IPv$V $P proxy stopped, fail-closed,local-route: no answer, server1 saw nothing"
+		else
+			fail "IPv$V $P proxy stopped, fail-closed,local-route: client exit $rc"
+			indent < "$TMPD/client.out"
+		fi
+	done
+done
+flush_ruleset "$nsrouter"
+
+exit "$ret"
