@@ -13,7 +13,8 @@
 #              answer; then accept_local=1 there, the fix it gives: the
 #              proxy answers again and the diagnosis is clean
 #   localroute (ours, patched nft) tproxy ... local-route and no fwmark
-#              rule: the proxy answers, the diagnosis is clean
+#              rule, in prerouting and output: the proxy answers, the
+#              diagnosis is clean
 #   norule     the IPv4 fwmark rule deleted: IPv4 gets no answer
 #   preempt    an ip rule at pref 100 into a table with a default route
 #   opaque     the proxy without IP_TRANSPARENT: IPv4 falls through to
@@ -149,11 +150,16 @@ traffic()
 					meta l4proto tcp socket transparent 1 tproxy to :$PORT local-route accept
 					tcp dport 8080 tproxy to :$PORT local-route accept
 				}
+				chain out {
+					type filter hook output priority mangle; policy accept;
+					ip daddr $S1_4 tcp dport 8080 tproxy to :$PORT local-route accept
+				}
 			}
 		EOF
 		reaches localroute 4 proxy
 		diagnose localroute "$nsrouter" 0 0 0 \
-			"ok +ruleset: .*chain pre \\(handle [0-9]+\\) diverts with local-route"
+			"ok +ruleset: .*chain pre \\(handle [0-9]+\\) diverts with local-route" \
+			"ok +output: .*chain out \\(handle [0-9]+\\): local traffic diverted through loopback"
 		ip -net "$nsrouter" rule add fwmark 1 lookup 100
 		load_ruleset "$nsrouter" "ruleset" < <(ruleset) || exit "$ret"
 	fi

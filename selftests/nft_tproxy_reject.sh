@@ -325,7 +325,17 @@ else
 		--port 1080 --port-reg 24 --tproxy-flags 4
 	raw_expect "fail-closed, no register" EINVAL --tproxy-flags 1
 	raw_expect "fail-closed, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 1
-	raw_expect "local-route, output chain" EOPNOTSUPP --hook output --port 1080 --tproxy-flags 2
+	# local-route also serves output (the host's own traffic), nowhere else
+	for hook in input forward postrouting; do
+		raw_expect "local-route, $hook chain" EOPNOTSUPP --hook "$hook" --port 1080 --tproxy-flags 2
+	done
+	raw_expect "local-route, jump from input" EOPNOTSUPP --jump-from input --port 1080 --tproxy-flags 2
+	raw_expect "fail-closed,local-route, jump from forward" EOPNOTSUPP --jump-from forward --port 1080 \
+		--tproxy-flags 3
+	raw_ok "local-route, output chain" ip "meta l4proto tcp tproxy to :1080$lr" --hook output \
+		--port 1080 --tproxy-flags 2
+	raw_ok "fail-closed,local-route, output chain reached by a jump" ip \
+		"meta l4proto tcp tproxy to :1080$fclr" --jump-from output --port 1080 --tproxy-flags 3
 	raw_expect "local-route, no register" EINVAL --tproxy-flags 2
 	raw_ok "local-route, port" ip "meta l4proto tcp tproxy to :1080$lr" --port 1080 --tproxy-flags 2
 	raw_ok "fail-closed and local-route, inet table, ip address and port" inet \

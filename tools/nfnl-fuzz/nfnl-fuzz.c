@@ -263,6 +263,7 @@ struct rulespec {
 	int jump_to;			/* jump rules: chain index */
 	/* the model, for the case's table family */
 	int init_err;			/* errno of the expression's init, 0 */
+	uint32_t hooks;			/* hooks its .validate allows */
 	bool quirk;			/* valid only by upstream u8 truncation */
 	struct dexpr want;		/* the target as it must dump */
 	char desc[512];
@@ -1530,6 +1531,22 @@ static void want_set(struct dexpr *w, unsigned int type, uint32_t v)
 	w->val[type] = v;
 }
 
+/* hooks socket may be reached from; output since 5.18 (--no-socket-output) */
+static uint32_t socket_hooks = (1U << NF_INET_PRE_ROUTING) | (1U << NF_INET_LOCAL_IN) |
+			       (1U << NF_INET_LOCAL_OUT);
+
+/* hooks an expression may be reached from (its .validate); model_tproxy()
+ * widens it for a rule's flags
+ */
+static uint32_t allowed_hooks(enum tkind tk)
+{
+	if (tk == TK_TPROXY)
+		return 1U << NF_INET_PRE_ROUTING;
+	if (tk == TK_SOCKET)
+		return socket_hooks;
+	return ~0U;
+}
+
 /* upstream nft_tproxy_init() */
 static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 {
@@ -1608,6 +1625,9 @@ static int model_tproxy(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	/* dumped only when set: a plain rule dumps as in-tree */
 	if (flags)
 		want_set(w, NFTA_TPROXY_NFTP_FLAGS, flags);
+	/* ours: local-route serves the host's own traffic too */
+	if (flags & NFTP_TPROXY_F_LOCAL_ROUTE)
+		rs->hooks |= 1U << NF_INET_LOCAL_OUT;
 	return 0;
 }
 
@@ -1681,6 +1701,7 @@ static void model_rule(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 {
 	memset(&rs->want, 0, sizeof(rs->want));
 	rs->quirk = false;
+	rs->hooks = allowed_hooks(rs->tk);
 	switch (rs->tk) {
 	case TK_TPROXY:
 		rs->init_err = model_tproxy(fz, rs, tf);
@@ -1692,20 +1713,6 @@ static void model_rule(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 		rs->init_err = 0;
 		break;
 	}
-}
-
-/* hooks socket may be reached from; output since 5.18 (--no-socket-output) */
-static uint32_t socket_hooks = (1U << NF_INET_PRE_ROUTING) | (1U << NF_INET_LOCAL_IN) |
-			       (1U << NF_INET_LOCAL_OUT);
-
-/* hooks an expression may be reached from (its .validate) */
-static uint32_t allowed_hooks(enum tkind tk)
-{
-	if (tk == TK_TPROXY)
-		return 1U << NF_INET_PRE_ROUTING;
-	if (tk == TK_SOCKET)
-		return socket_hooks;
-	return ~0U;
 }
 
 /* does every tproxy/socket rule pass validation from the base chains? */
@@ -1728,7 +1735,7 @@ static bool model_hooks_ok(const struct casespec *cs, const struct mstate *s)
 			}
 	for (c = 0; c < NCHAINS; c++)
 		for (i = 0; i < s->ch[c].n; i++)
-			if (reach[c] & ~allowed_hooks(s->ch[c].rules[i].rs->tk))
+			if (reach[c] & ~s->ch[c].rules[i].rs->hooks)
 				return false;
 	return true;
 }
