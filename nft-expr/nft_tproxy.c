@@ -72,6 +72,35 @@ static int nft_tproxy_v6(const struct nft_tproxy *priv,
 	return 0;
 }
 
+/*
+ * local-route, prerouting: an ICMP error that quotes a flow of a
+ * transparent socket is the proxy's too (a path MTU or unreachable error
+ * for its connection from the client's address, sent to that address):
+ * it gets the local route, and the ICMP handler finds the socket by the
+ * quoted tuple, as the socket match does.  No socket is assigned.
+ */
+static int nft_tproxy_icmp(const struct nft_pktinfo *pkt, u8 family)
+{
+	struct sock *sk;
+	bool ours;
+
+	sk = nftp_sk_lookup(nft_net(pkt), pkt->skb, family, nftp_thoff(pkt),
+			    nftp_l4proto(pkt), nftp_fragoff(pkt), nft_in(pkt));
+	if (!sk)
+		return -ENOENT;
+	ours = inet_sk_transparent(sk);
+	sock_gen_put(sk);
+	if (!ours)
+		return -ENOENT;
+	return nftp_route_local(pkt->skb, family) ? 0 : -EHOSTUNREACH;
+}
+
+static bool nft_tproxy_is_icmp(u8 family, u8 l4proto)
+{
+	return (family == NFPROTO_IPV4 && l4proto == IPPROTO_ICMP) ||
+	       (family == NFPROTO_IPV6 && l4proto == IPPROTO_ICMPV6);
+}
+
 static void nft_tproxy_eval(const struct nft_expr *expr,
 			    struct nft_regs *regs,
 			    const struct nft_pktinfo *pkt)
@@ -81,8 +110,23 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 	__be16 tport = 0;
 	int err;
 
-	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP) {
+		/* Not diverted: a miss is never fail-closed. */
+		if ((priv->flags & NFTP_TPROXY_F_LOCAL_ROUTE) &&
+		    nft_hook(pkt) == NF_INET_PRE_ROUTING &&
+		    (priv->family == NFPROTO_UNSPEC ||
+		     priv->family == nft_pf(pkt)) &&
+		    nft_tproxy_is_icmp(nft_pf(pkt), l4proto)) {
+			err = nft_tproxy_icmp(pkt, nft_pf(pkt));
+			if (err == -EHOSTUNREACH) {
+				regs->verdict.code = NF_DROP;
+				return;
+			}
+			if (!err)
+				return;
+		}
 		goto not_ours;
+	}
 
 	/* Output (local-route only): the proxy's own packets pass, or loop. */
 	if (nft_hook(pkt) == NF_INET_LOCAL_OUT &&

@@ -25,6 +25,9 @@
 # Control: the same with socket rules for TCP/UDP only (none for ICMP):
 # the errors are routed on to the client, the socket gets no error, keeps
 # MTU 1500, and the TCP line never gets through (black hole).
+# Ours, with the patched nft: the three again with no ip rule, `tproxy ...
+# local-route` in place of every `meta mark set 1` (nft-tproxy's
+# extension: it gives such an error the local route).
 # IPv4 and IPv6. Each case uses its own destination address (the path MTU
 # the router learns is per destination).
 
@@ -72,24 +75,30 @@ fi
 start_peer far-4 "$nsfar" tcp "0.0.0.0:8080" --role far || exit "$ret"
 start_peer far-6 "$nsfar" tcp "[::]:8080" --role far || exit "$ret"
 
-# ruleset [noicmp]
+# ruleset [noicmp|localroute]
 ruleset()
 {
-	local s="socket transparent 1" d="meta mark set 1 accept"
+	local s="socket transparent 1" d="meta mark set 1 accept" d4 d6 sock
+	sock="meta mark set 1 accept"
 	if [ "${1:-}" = noicmp ]; then
 		s="" d=""
+	fi
+	d4=$d d6=$d
+	if [ "${1:-}" = localroute ]; then
+		d4="tproxy ip to :1 local-route accept" d6="tproxy ip6 to :1 local-route accept"
+		sock="tproxy to :1 local-route accept"
 	fi
 	cat <<-EOF
 	flush ruleset
 	table inet icmp_test {
 		chain pre {
 			type filter hook prerouting priority mangle; policy accept;
-			icmp type destination-unreachable icmp code port-unreachable $s counter $d comment "pu4"
-			icmp type destination-unreachable icmp code frag-needed $s counter $d comment "fn4"
-			icmpv6 type destination-unreachable icmpv6 code port-unreachable $s counter $d comment "pu6"
-			icmpv6 type packet-too-big $s counter $d comment "fn6"
+			icmp type destination-unreachable icmp code port-unreachable $s counter $d4 comment "pu4"
+			icmp type destination-unreachable icmp code frag-needed $s counter $d4 comment "fn4"
+			icmpv6 type destination-unreachable icmpv6 code port-unreachable $s counter $d6 comment "pu6"
+			icmpv6 type packet-too-big $s counter $d6 comment "fn6"
 			meta l4proto { icmp, ipv6-icmp } socket transparent 0 counter comment "icmp-t0"
-			meta l4proto { tcp, udp } socket transparent 1 counter meta mark set 1 accept comment "sock"
+			meta l4proto { tcp, udp } socket transparent 1 counter $sock comment "sock"
 		}
 		chain forward {
 			type filter hook forward priority filter; policy accept;
@@ -108,6 +117,7 @@ icmp_cases()
 	if [ "$v" = 4 ]; then c=$C4 s1=$S1_4 far_u=10.0.4.$3 far_t=10.0.4.$4; else c=$C6 s1=$S1_6 far_u=dead:4::$3 far_t=dead:4::$4; fi
 	what="with 'socket transparent 1' for ICMP"
 	[ "$mode" = noicmp ] && what="control, no socket rule for ICMP"
+	[ "$mode" = localroute ] && what="tproxy local-route, no ip rule"
 	load_ruleset "$nsrouter" "IPv$v $what" < <(ruleset "$mode") || return
 
 	# 1. port unreachable
@@ -117,7 +127,7 @@ icmp_cases()
 	out=$(peer_client "$nsrouter" udp "$(hostport "$s1" 7)" --transparent --bind "$(hostport "$c" "$SPORT")" \
 		--expect-error ECONNREFUSED --timeout 2 --retries 1 2> "$TMPD/client.err") || rc=$?
 	read_counters "$nsrouter"
-	if [ "$mode" = full ]; then
+	if [ "$mode" != noicmp ]; then
 		if [ "$rc" -eq 0 ]; then
 			pass "$desc: the proxy socket bound to $c got ECONNREFUSED ($out)"
 		else
@@ -143,7 +153,7 @@ icmp_cases()
 	out=$(peer_client "$nsrouter" udp "$(hostport "$far_u" 9)" --transparent --bind "$(hostport "$c" "$SPORT")" \
 		--df --size 1400 --expect-error EMSGSIZE --timeout 2 --retries 1 2> "$TMPD/client.err") || rc=$?
 	read_counters "$nsrouter"
-	if [ "$mode" = full ]; then
+	if [ "$mode" != noicmp ]; then
 		if [ "$rc" -eq 0 ] && [ "$out" = "error=EMSGSIZE mtu=1280" ]; then
 			pass "$desc: the proxy socket got EMSGSIZE and learned the path MTU ($out)"
 		else
@@ -168,7 +178,7 @@ icmp_cases()
 	out=$(peer_client "$nsrouter" tcp "$(hostport "$far_t" 8080)" --transparent --bind "$(hostport "$c" "$SPORT")" \
 		--msg "$BIG" --timeout 4 2> "$TMPD/client.err") || rc=$?
 	read_counters "$nsrouter"
-	if [ "$mode" = full ]; then
+	if [ "$mode" != noicmp ]; then
 		check_replies "$desc" "$out" 1 far "$(hostport "$far_t" 8080)" "$(hostport "$c" "$SPORT")" ||
 			indent < "$TMPD/client.err"
 		check_cnt "$desc: the error matched the transparent socket in prerouting" "fn$v" -ge 2
@@ -187,6 +197,21 @@ icmp_cases 4 full 91 92
 icmp_cases 4 noicmp 93 94
 icmp_cases 6 full 91 92
 icmp_cases 6 noicmp 93 94
+
+# tproxy local-route (ours): the same errors delivered with no fwmark, no
+# ip rule, no table 100; `tproxy` gives an ICMP error quoting a transparent
+# socket's flow the local route (and the connection's own packets too)
+if [ "${NFTP_MODE:-}" != ref ] && nft_ext local-route; then
+	ip -net "$nsrouter" rule del fwmark 1 lookup 100
+	ip -net "$nsrouter" -6 rule del fwmark 1 lookup 100
+	for v in $(local_route_fams); do
+		icmp_cases "$v" localroute 95 96
+	done
+elif [ "${NFTP_MODE:-}" = ref ]; then
+	echo "N/A: tproxy local-route for ICMP errors (nft-tproxy's extension)"
+else
+	log "tproxy local-route for ICMP errors: $NFT is not the patched nft, not tested"
+fi
 flush_ruleset "$nsrouter"
 
 exit "$ret"
