@@ -14,6 +14,8 @@ PKGS=(
 	dkms
 	# userspace used by the tests inside the guest
 	nftables iproute2 ethtool socat python3 procps iputils-ping squid curl
+	# a UDP-capable transparent proxy (ss-redir), nft_tproxy_ssredir.sh
+	shadowsocks-libev
 )
 
 installed() {
