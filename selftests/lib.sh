@@ -44,6 +44,7 @@ ret=$ksft_pass
 # netns names, set by setup_ns/topology
 nsclient="" nsrouter="" nsserver1="" nsserver2=""
 NS_LIST=()
+INIT_NS=""		# the initial netns, named for ip -net (TOPO_ROUTER_INIT)
 PID_LIST=()
 PEER_PID=""
 # words put before a server's command (e.g. setpriv --reuid=...)
@@ -209,6 +210,9 @@ cleanup_all_ns()
 		ip netns del "$ns" 2>/dev/null
 	done
 	NS_LIST=()
+	# the initial namespace's name only: the namespace is pid 1's
+	[ -z "$INIT_NS" ] || ip netns del "$INIT_NS" 2>/dev/null
+	INIT_NS=""
 }
 
 # stop_peers: kill the background processes of start_peer & co, and reap them
@@ -282,7 +286,17 @@ set_family()
 
 topology()
 {
-	setup_ns nsclient nsrouter nsserver1 nsserver2
+	# TOPO_ROUTER_INIT=1: the router is the initial namespace, named
+	# (not created) so that ip -net and ip netns exec reach it; never in
+	# NS_LIST, whose processes cleanup_all_ns kills
+	if [ "${TOPO_ROUTER_INIT:-0}" = 1 ]; then
+		INIT_NS=nsinit-$(mktemp -u XXXXXX)
+		ip netns attach "$INIT_NS" 1 || skip_all "cannot name the initial network namespace"
+		nsrouter=$INIT_NS
+		setup_ns nsclient nsserver1 nsserver2
+	else
+		setup_ns nsclient nsrouter nsserver1 nsserver2
+	fi
 
 	if ! ip link add veth0 netns "$nsrouter" type veth peer name eth0 netns "$nsclient" > /dev/null 2>&1; then
 		skip_all "No virtual ethernet pair device support in kernel"
