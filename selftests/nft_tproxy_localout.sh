@@ -26,6 +26,9 @@
 #       IP_TRANSPARENT), and that relay is not diverted back to it (the
 #       loop): server1 sees it and answers;
 #   - in a `type route` output chain, and with conntrack on;
+#   - 2000 crafted packets from raw sockets (truncated and bogus headers,
+#     fragments, well-formed SYNs and datagrams): the output rule misses
+#     the bad ones, diverts the good, and (a)-(c) still hold after;
 #   - control: without the output rule the client reaches server1 itself;
 #   - proxy stopped: the rule misses, server1 answers; with
 #     fail-closed,local-route the client gets nothing.
@@ -186,6 +189,95 @@ for P in tcp udp; do
 		case_direct "control, no output rule: server1 answers the router itself"
 	done
 done
+
+# Malformed packets the host sends: raw sockets (IP_HDRINCL) give the
+# output rule truncated and bogus TCP/UDP headers, non-first fragments and
+# well-formed SYNs/datagrams, deterministic by seed; the well-formed ones
+# are diverted (the rest miss), nothing crashes, and the router's own
+# clients still get through afterwards
+case_malformed()
+{
+	local n=2000 rc=0 out sent good4 good6
+	load_ruleset "$nsrouter" "malformed" < <(ruleset) || return
+	out=$(ip netns exec "$nsrouter" "$PYTHON" - "$n" $FAMS <<-EOF 2>&1
+		import random, socket, struct, sys
+		random.seed(1)
+		n, fams = int(sys.argv[1]), sys.argv[2:]
+		dst = {"4": ("$S1_4", "$R2_4"), "6": ("$S1_6", "$R2_6")}
+		socks = {}
+		for v in fams:
+		    f = socket.AF_INET if v == "4" else socket.AF_INET6
+		    socks[v] = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_RAW)
+		def l4(proto, good):
+		    sport, dport = random.randrange(1024, 65536), random.choice((8080, 9090, 7))
+		    if proto == 6:
+		        h = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x02, 1024, 0, 0)
+		    else:
+		        h = struct.pack("!HHHH", sport, dport, 8, 0)
+		    if good:
+		        return h
+		    h = bytearray(h[:random.randrange(0, len(h) + 1)] + random.randbytes(random.randrange(0, 8)))
+		    if proto == 6 and len(h) > 12:
+		        h[12] = random.randrange(256)        # data offset, flags
+		    return bytes(h)
+		sent, good_n = 0, {"4": 0, "6": 0}
+		for i in range(n):
+		    v = random.choice(fams)
+		    proto = random.choice((6, 17))
+		    good = random.random() < 0.2
+		    frag = not good and random.random() < 0.2
+		    d, s = dst[v]
+		    pl = l4(proto, good)
+		    if v == "4":
+		        fo = (random.randrange(1, 100) if frag else 0) | (0x2000 if frag else 0)
+		        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(pl), i & 0xffff, fo, 64, proto, 0,
+		                         socket.inet_aton(s), socket.inet_aton(d))
+		        pkt, addr = ip + pl, (d, 0)
+		    else:
+		        nh = 44 if frag else proto
+		        ext = struct.pack("!BBHI", proto, 0, (random.randrange(1, 100) << 3) | 1, i) if frag else b""
+		        ip = struct.pack("!IHBB16s16s", 0x60000000, len(ext) + len(pl), nh, 64,
+		                         socket.inet_pton(socket.AF_INET6, s), socket.inet_pton(socket.AF_INET6, d))
+		        pkt, addr = ip + ext + pl, (d, 0)
+		    try:
+		        socks[v].sendto(pkt, addr)
+		        sent += 1
+		        # what the rule diverts: a whole header (the lookup's
+		        # need), not a later fragment, to a port with a listener
+		        good_n[v] += (not frag and len(pl) >= (20 if proto == 6 else 8) and
+		                      struct.unpack("!H", pl[2:4])[0] in (8080, 9090))
+		    except OSError:
+		        pass
+		print(sent, good_n["4"], good_n["6"])
+	EOF
+	) || rc=$?
+	read_counters "$nsrouter"
+	read -r sent good4 good6 <<< "$out"
+	if [ "$rc" -eq 0 ] && [ "${sent:-0}" -gt $((n / 2)) ] 2> /dev/null; then
+		pass "malformed: the host sent $sent of $n crafted packets through the output rule"
+	else
+		fail "malformed: the sender failed (exit $rc): $out"
+		return
+	fi
+	# each with a whole header to 8080/9090 has a listener: diverted, the
+	# rest (truncated, later fragments, port 7) not
+	local v good got
+	for v in $FAMS; do
+		good=good$v got=$(($(cnt "out-$v") + $(cnt "out-foreign-$v")))
+		if [ "$got" -eq "${!good}" ]; then
+			pass "malformed IPv$v: exactly the ${!good} with a whole header to the proxies were diverted"
+		else
+			fail "malformed IPv$v: $got diverted, ${!good} with a whole header sent to the proxies"
+		fi
+	done
+	for P in tcp udp; do
+		for v in $FAMS; do
+			set_family "$v"
+			case_all "after the malformed packets:"
+		done
+	done
+}
+case_malformed
 
 # proxy stopped: fail-open, then fail-closed
 for p in tcp udp; do
