@@ -37,10 +37,11 @@ for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.rp_f
 	 net.ipv4.conf.default.rp_filter net.ipv4.conf.lo.rp_filter; do
 	SAVED[$k]=$(sysctl -n "$k")
 done
+# shellcheck disable=SC2317 # on_exit_hook
 initns_restore()
 {
 	local k
-	"$NFT" delete table $TABLE 2> /dev/null
+	"$NFT" delete table inet nftp_initns 2> /dev/null
 	ip rule del fwmark 1 lookup 100 2> /dev/null
 	ip -6 rule del fwmark 1 lookup 100 2> /dev/null
 	ip route flush table 100 2> /dev/null

@@ -199,6 +199,7 @@ case_malformed()
 {
 	local n=2000 rc=0 out sent good4 good6
 	load_ruleset "$nsrouter" "malformed" < <(ruleset) || return
+	# shellcheck disable=SC2086 # FAMS: an argument per family
 	out=$(ip netns exec "$nsrouter" "$PYTHON" - "$n" $FAMS <<-EOF 2>&1
 		import random, socket, struct, sys
 		random.seed(1)
@@ -252,6 +253,7 @@ case_malformed()
 	EOF
 	) || rc=$?
 	read_counters "$nsrouter"
+	# shellcheck disable=SC2034 # good4, good6: read as ${!good}
 	read -r sent good4 good6 <<< "$out"
 	if [ "$rc" -eq 0 ] && [ "${sent:-0}" -gt $((n / 2)) ] 2> /dev/null; then
 		pass "malformed: the host sent $sent of $n crafted packets through the output rule"

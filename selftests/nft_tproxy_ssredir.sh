@@ -33,7 +33,6 @@ checktool "ss-redir -h" "run ss-redir (Debian package shadowsocks-libev)"
 SS_PORT=8388
 SS_KEY=nft-tproxy-selftest
 SS_METHOD=chacha20-ietf-poly1305
-DOWN_TIMEOUT=4
 
 topology || exit "$ksft_fail"
 
@@ -55,6 +54,7 @@ ss_start()
 }
 
 # ss_listening NS PROTO PORT: something listens there
+# shellcheck disable=SC2317 # through busywait
 ss_listening()
 {
 	local opt=-tln
