@@ -591,6 +591,28 @@ check_proxy_reply()
 	return 1
 }
 
+# relay_case DESC NS CLIENT [WHAT_A [WHAT_C]]: a client in NS (source
+# address CLIENT) to server1:8080 ($DST1, $P over IPv$V), two messages on
+# one connection or socket, answered by a `tproxy_peer.py server --proxy`
+# (its log: $TMPD/proxy-$P-$V.log): (a) diverted to it with the original
+# destination, (c) relayed to server1 from CLIENT's address
+relay_case()
+{
+	local desc=$1 ns=$2 client=$3 out rc=0
+	local what_a=${4:-diverted to the proxy} what_c=${5:-relayed from the client\'s address}
+	next_sport
+	out=$(peer_client "$ns" "$P" "$DST1" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$desc (a)+(c): client failed (exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err" "$TMPD/proxy-$P-$V.log" 2> /dev/null; } | indent
+		return 1
+	fi
+	check_replies "$desc (a) $what_a" "$out" 2 proxy "$DST1" \
+		"$(hostport "$client" "$SPORT")"
+	check_proxy_reply "$desc (c) $what_c" "$out" 2 "$DST1" \
+		"$client" "$SPORT"
+}
+
 # next source port for a client: unique per script run
 SPORT=40000
 next_sport() { SPORT=$((SPORT + 1)); }

@@ -107,22 +107,6 @@ ruleset()
 	echo "}"
 }
 
-# relayed DESC NS CLIENTADDR: a client in NS to server1:8080 over $P/IPv$V
-# answered by the proxy, relayed to server1 from CLIENTADDR
-relayed()
-{
-	local desc="IPv$V $P $1" ns=$2 caddr=$3 out rc=0
-	next_sport
-	out=$(peer_client "$ns" "$P" "$DST1" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		fail "$desc: client failed (exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; } | indent
-		return
-	fi
-	check_replies "$desc: (a) diverted to the proxy" "$out" 2 proxy "$DST1" "$(hostport "$caddr" "$SPORT")"
-	check_proxy_reply "$desc: (c) relayed from the client's address" "$out" 2 "$DST1" "$caddr" "$SPORT"
-}
-
 # 1. classic
 for v in 4 6; do
 	ip -"$v" rule add fwmark 1 lookup 100
@@ -133,7 +117,7 @@ load_ruleset "$nsrouter" "classic" < <(ruleset classic "4 6") || exit "$ret"
 for P in tcp udp; do
 	for v in 4 6; do
 		set_family "$v"
-		relayed "classic (mark, ip rule, table 100)" "$nsclient" "$C"
+		relay_case "IPv$V $P classic (mark, ip rule, table 100):" "$nsclient" "$C"
 	done
 done
 read_counters "$nsrouter"
@@ -157,8 +141,8 @@ load_ruleset "$nsrouter" "local-route" < <(ruleset local-route "$FAMS") || exit 
 for P in tcp udp; do
 	for v in $FAMS; do
 		set_family "$v"
-		relayed "local-route, no ip rule, strict rp_filter" "$nsclient" "$C"
-		relayed "local-route, the host's own client (output)" "$nsrouter" "$R2"
+		relay_case "IPv$V $P local-route, no ip rule, strict rp_filter:" "$nsclient" "$C"
+		relay_case "IPv$V $P local-route, the host's own client (output):" "$nsrouter" "$R2"
 	done
 done
 read_counters "$nsrouter"

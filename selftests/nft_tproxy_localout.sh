@@ -146,18 +146,10 @@ ruleset()
 # case_all DESC: (a), (b), (c) for $P over IPv$V from the router itself
 case_all()
 {
-	local desc="IPv$V $P $1" out rc=0 fdst
+	local desc="IPv$V $P $1" fdst
 	fdst=$(hostport "$S1" 9090)
-	next_sport
-	out=$(peer_client "$nsrouter" "$P" "$DST1" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		fail "$desc (a)+(c): client failed (exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy-$P-$V.log"; } | indent
-	else
-		check_replies "$desc (a) the router's own client diverted to the proxy" "$out" 2 proxy "$DST1" \
-			"$(hostport "$R2" "$SPORT")"
-		check_proxy_reply "$desc (c) relayed from the client's address, not looped" "$out" 2 "$DST1" "$R2" "$SPORT"
-	fi
+	relay_case "$desc" "$nsrouter" "$R2" "the router's own client diverted to the proxy" \
+		"relayed from the client's address, not looped"
 	next_sport
 	expect_reply "$desc (b) proxy listening on server1's address $fdst" "$nsrouter" "$P" "$fdst" "$SPORT" 2 \
 		foreign "$fdst" "$(hostport "$R2" "$SPORT")"

@@ -188,18 +188,10 @@ ruleset()
 # case_all DESC: (a), (b), (c) for $P over IPv$V, nothing forwarded
 case_all()
 {
-	local desc="IPv$V $P $1" out rc=0 fdst
+	local desc="IPv$V $P $1" fdst
 	fdst=$(hostport "$S1" 9090)
 	: > "$TMPD/server1-$P-$V.log"
-	next_sport
-	out=$(peer_client "$nsclient" "$P" "$DST1" --sport "$SPORT" --count 2 2> "$TMPD/client.err") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		fail "$desc (a)+(c): client failed (exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; cat "$TMPD/proxy-$P-$V.log"; } | indent
-	else
-		check_replies "$desc (a) diverted to the proxy" "$out" 2 proxy "$DST1" "$(hostport "$C" "$SPORT")"
-		check_proxy_reply "$desc (c) relayed from the client's address" "$out" 2 "$DST1" "$C" "$SPORT"
-	fi
+	relay_case "$desc" "$nsclient" "$C"
 	next_sport
 	expect_reply "$desc (b) proxy listening on server1's address $fdst" "$nsclient" "$P" "$fdst" "$SPORT" 2 \
 		foreign "$fdst" "$(hostport "$C" "$SPORT")"
