@@ -20,24 +20,29 @@
 # if anything failed.
 #
 # usage: check-matrix.sh [--kernels "5.10 6.1 6.12 newest"] [--ref "6.1"]
-#                        [TEST...]
+#                        [--core "5.10" --core-tests "T..."] [TEST...]
 #        check-matrix.sh --report   (the table again, from the logs there are)
 # --kernels: scripts/kernels.sh names (default all: those four; newest is
 # built and booted from its chroot, scripts/newest-kernel.sh); --ref:
 # the ones that also get the in-tree reference run (default: every one);
-# the others show "-" in their ref column, not counted.
+# the others show "-" in their ref column, not counted.  --core: the
+# ones that run only --core-tests (on ours), the other rows "-" there,
+# not counted: the oldest kernel's compat paths in CI without the whole
+# suite a second time.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$top"
 
-want=(all) refwant=() report=0
+want=(all) refwant=() corewant=() coretests=() report=0
 while (($#)); do
 	case $1 in
 	--kernels) read -r -a want <<<"${2:?--kernels needs a list}"; shift 2 ;;
 	--ref) read -r -a refwant <<<"${2?--ref needs a list}"; refwant+=(-); shift 2 ;;
+	--core) read -r -a corewant <<<"${2?--core needs a list}"; shift 2 ;;
+	--core-tests) read -r -a coretests <<<"${2:?--core-tests needs a list}"; shift 2 ;;
 	--report) report=1; shift ;;
-	-h | --help) sed -n '3,27p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,31p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
@@ -76,6 +81,17 @@ elif ((report)); then
 		[ -r "$logs/check-$k-ref.log" ] || noref[$k]=1
 	done
 fi
+# Which run only the core tests (--core): ours only, and the list they ran
+# kept beside their log, for the table (--report included).
+declare -A core
+if ((${#corewant[@]})) && ! ((report)); then
+	((${#coretests[@]})) || { echo "check-matrix: --core without --core-tests" >&2; exit 1; }
+	mapfile -t names < <(scripts/kernels.sh --names "${want[@]}")
+	for i in "${!names[@]}"; do
+		[[ " ${corewant[*]} " == *" ${names[$i]} "* ]] || continue
+		core[${kvers[$i]}]=1 noref[${kvers[$i]}]=1
+	done
+fi
 
 # The rows: the scripts asked for, or all of them as they are now.
 rows=()
@@ -98,11 +114,17 @@ for k in "${kvers[@]}"; do
 	for m in "${modes[@]}"; do
 		rm -f "$logs/check-$k-$m.log" "$logs/check-$k-$m.status"
 	done
+	rm -f "$logs/check-$k-ours.tests"
 	echo "=== check-matrix: $k ==="
-	only=()
+	only=() tests=("$@")
 	[ -n "${noref[$k]:-}" ] && only=(--ours-only)
+	if [ -n "${core[$k]:-}" ] && ! (($#)); then
+		tests=("${coretests[@]}")
+		printf '%s\n' "${tests[@]}" >"$logs/check-$k-ours.tests"
+		echo "check-matrix: $k runs the core tests only: ${tests[*]}"
+	fi
 	set +e
-	scripts/check.sh --kver "$k" "${only[@]}" "$@" 2>&1 | tee "$logs/matrix-$k.log"
+	scripts/check.sh --kver "$k" "${only[@]}" "${tests[@]}" 2>&1 | tee "$logs/matrix-$k.log"
 	set -e
 done
 # The harness's own host-side checks (scripts/host-checks.sh), once.
@@ -180,6 +202,11 @@ for k in "${kvers[@]}"; do
 			continue
 		fi
 		for r in "${rows[@]}"; do
+			if [ -r "$logs/check-$k-$m.tests" ] &&
+				! grep -qx "$r\(\.sh\)\?" "$logs/check-$k-$m.tests"; then
+				cell[$col/$r]="-"
+				continue
+			fi
 			c=${cell[$col/$r]:-FAIL (no run)}
 			cell[$col/$r]=$c
 			case $c in
@@ -268,7 +295,7 @@ table() {
 	echo
 	((${#host_lines[@]})) && printf 'host check: %s\n' "${host_lines[@]}"
 	echo "n/a: a case the in-tree module of that kernel predates (reference runs only;"
-	echo "with our modules an N/A is a failure).  -: not run (check-matrix.sh --ref)."
+	echo "with our modules an N/A is a failure).  -: not run (--ref, --core)."
 	echo "Logs: build/logs/check-<kernel>-<mode>.log"
 	((report)) || awk -v i="$t_install" -v t="$t_total" 'BEGIN {
 		printf "wall time %.1f min, of which %.1f min installing packages and kernels\n",
