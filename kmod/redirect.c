@@ -315,12 +315,13 @@ EXPORT_SYMBOL_GPL(nftp_route_local);
  * would take it is decided here, by the lookup that rule will make (on
  * loopback, of loopback's address): else the packet goes its way.
  */
-static int nftp_route_out4(struct net *net, struct sk_buff *skb)
+/* @daddr: the loopback's own address, zero when it has none. */
+static int nftp_route_out4(struct net *net, struct sk_buff *skb, __be32 daddr)
 {
-	struct flowi4 fl4 = { .daddr = nftp_laddr4(net->loopback_dev, 0) };
+	struct flowi4 fl4 = { .daddr = daddr };
 	struct rtable *rt;
 
-	if (!fl4.daddr)
+	if (!daddr)
 		return -EHOSTUNREACH;
 	rt = ip_route_output_key(net, &fl4);
 	if (IS_ERR(rt))
@@ -334,16 +335,19 @@ static int nftp_route_out4(struct net *net, struct sk_buff *skb)
 	return 0;
 }
 
-static int nftp_route_out6(struct net *net, struct sk_buff *skb)
+/* @daddr: the loopback's own address, any when it has none. */
+static int nftp_route_out6(struct net *net, struct sk_buff *skb,
+			   const struct in6_addr *daddr)
 {
-	struct flowi6 fl6 = { .flowi6_oif = net->loopback_dev->ifindex };
+	struct flowi6 fl6 = {
+		.flowi6_oif = net->loopback_dev->ifindex,
+		.daddr = *daddr,
+	};
 	struct dst_entry *dst;
 
 	if (!IS_ENABLED(CONFIG_IPV6))
 		return -EAFNOSUPPORT;
-
-	nftp_laddr6(net->loopback_dev, &in6addr_any, &fl6.daddr);
-	if (ipv6_addr_any(&fl6.daddr))
+	if (ipv6_addr_any(daddr))
 		return -EHOSTUNREACH;
 	dst = ip6_route_output(net, NULL, &fl6);
 	if (dst->error || !nftp_dst_local6(dst)) {
@@ -355,9 +359,13 @@ static int nftp_route_out6(struct net *net, struct sk_buff *skb)
 	return 0;
 }
 
+/* @lo: the loopback's address, looked up once for the default target
+ * and for the route.
+ */
 static int nftp_redirect_out(struct net *net, struct sk_buff *skb,
 			     unsigned int thoff, const struct nftp_flow *f,
-			     const union nf_inet_addr *taddr, __be16 tport)
+			     const union nf_inet_addr *taddr, __be16 tport,
+			     const union nf_inet_addr *lo)
 {
 	struct sock *sk;
 
@@ -369,8 +377,8 @@ static int nftp_redirect_out(struct net *net, struct sk_buff *skb,
 	sock_gen_put(sk);
 
 	if (f->family == NFPROTO_IPV4)
-		return nftp_route_out4(net, skb);
-	return nftp_route_out6(net, skb);
+		return nftp_route_out4(net, skb, lo->ip);
+	return nftp_route_out6(net, skb, &lo->in6);
 }
 
 /**
@@ -398,14 +406,15 @@ int nftp_redirect_out_v4(struct net *net, struct sk_buff *skb,
 			 __be32 taddr, __be16 tport)
 {
 	struct nftp_flow f = { .family = NFPROTO_IPV4, .l4proto = l4proto };
-	union nf_inet_addr t = {};
+	union nf_inet_addr t = {}, lo = {};
 
 	if (!nftp_flow_from_skb(skb, thoff, &f))
 		return -ENOENT;
 
-	t.ip = taddr ? taddr : nftp_laddr4(net->loopback_dev, f.daddr.ip);
-	return nftp_redirect_out(net, skb, thoff, &f, &t,
-				 tport ? tport : f.dport);
+	lo.ip = nftp_laddr4(net->loopback_dev, 0);
+	t.ip = taddr ?: lo.ip ?: f.daddr.ip;
+	return nftp_redirect_out(net, skb, thoff, &f, &t, tport ?: f.dport,
+				 &lo);
 }
 EXPORT_SYMBOL_GPL(nftp_redirect_out_v4);
 
@@ -428,16 +437,19 @@ int nftp_redirect_out_v6(struct net *net, struct sk_buff *skb,
 			 const struct in6_addr *taddr, __be16 tport)
 {
 	struct nftp_flow f = { .family = NFPROTO_IPV6, .l4proto = l4proto };
-	union nf_inet_addr t = {};
+	union nf_inet_addr t = {}, lo = {};
 
 	if (!nftp_flow_from_skb(skb, thoff, &f))
 		return -ENOENT;
 
+	nftp_laddr6(net->loopback_dev, &in6addr_any, &lo.in6);
 	if (taddr && !ipv6_addr_any(taddr))
 		t.in6 = *taddr;
+	else if (!ipv6_addr_any(&lo.in6))
+		t.in6 = lo.in6;
 	else
-		nftp_laddr6(net->loopback_dev, &f.daddr.in6, &t.in6);
-	return nftp_redirect_out(net, skb, thoff, &f, &t,
-				 tport ? tport : f.dport);
+		t.in6 = f.daddr.in6;
+	return nftp_redirect_out(net, skb, thoff, &f, &t, tport ?: f.dport,
+				 &lo);
 }
 EXPORT_SYMBOL_GPL(nftp_redirect_out_v6);
