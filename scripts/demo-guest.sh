@@ -8,8 +8,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "$0")/../selftests/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python ip ss
 
 step() { printf '\n== %s\n' "$*"; }
 show() { printf '   $ %s\n' "$*"; }

@@ -5,10 +5,9 @@
 # Helpers for the nft-tproxy selftests, in the style of the kernel's
 # tools/testing/selftests/net/{lib.sh,netfilter/lib.sh}.
 #
-# Source it from a test script (bash, set -u), then install its traps:
-#   trap lib_cleanup EXIT
-#   trap lib_interrupted INT TERM HUP
-# lib_cleanup kills every process started with start_peer and deletes every
+# Source it from a test script (bash, set -u), then call lib_begin: sourcing
+# installs no trap, lib_begin does (lib_cleanup on exit, lib_interrupted on
+# a signal) and skips unless the tools named run.  lib_cleanup kills every process started with start_peer and deletes every
 # namespace made by setup_ns. A script that needs more cleanup sets
 # on_exit_hook to the name of a function.
 #
@@ -242,6 +241,26 @@ lib_cleanup()
 # shellcheck disable=SC2317 # a trap of the test script's
 lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 
+# lib_begin [TOOL...]: a script's start: the traps above, then a skip
+# (exit 4) unless each TOOL runs: nft ($NFT), python ($PYTHON), ping, ip,
+# ss.  Other tools: checktool.
+lib_begin()
+{
+	local t
+	trap lib_cleanup EXIT
+	trap lib_interrupted INT TERM HUP
+	for t in "$@"; do
+		case $t in
+		nft) checktool "$NFT --version" "run test without nft" ;;
+		python) checktool "$PYTHON --version" "run test without python3" ;;
+		ping) checktool "ping -V" "run test without ping" ;;
+		ip) checktool "ip -V" "run test without iproute2" ;;
+		ss) checktool "ss -V" "run test without iproute2's ss" ;;
+		*) echo "FAIL: lib_begin: no check for $t"; exit "$ksft_fail" ;;
+		esac
+	done
+}
+
 # ------------------------------------------------------------------ topology
 #
 #                       +------------------+
@@ -427,12 +446,16 @@ start_peer()
 	PEER_PID=$!
 	PID_LIST+=("$PEER_PID")
 	[ "${PEER_NOWAIT:-0}" = 1 ] && return 0
-	if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$ready"; then
-		fail "$id: server on $bind ($proto)${cg:+ in cgroup $cg} did not come up"
-		indent < "$TMPD/$id.err"
-		return 1
-	fi
-	return 0
+	peer_ready "$id" "server on $bind ($proto)${cg:+ in cgroup $cg}"
+}
+
+# peer_ready ID [WHAT]: until server ID is up; a failure names it WHAT
+peer_ready()
+{
+	busywait "$BUSYWAIT_TIMEOUT" test -e "$TMPD/$1.ready" && return 0
+	fail "$1: ${2:-server} did not come up"
+	indent < "$TMPD/$1.err"
+	return 1
 }
 
 # wait_peers ID...: until every one of these servers is up
@@ -440,13 +463,8 @@ wait_peers()
 {
 	local id
 	for id in "$@"; do
-		if ! busywait "$BUSYWAIT_TIMEOUT" test -e "$TMPD/$id.ready"; then
-			fail "$id: server did not come up"
-			indent < "$TMPD/$id.err"
-			return 1
-		fi
+		peer_ready "$id" || return 1
 	done
-	return 0
 }
 
 # divert_ruleset TABLEFAMILY TPROXY_STATEMENT [MATCH [local]]: the ruleset
@@ -611,6 +629,18 @@ relay_case()
 		"$(hostport "$client" "$SPORT")"
 	check_proxy_reply "$desc (c) $what_c" "$out" 2 "$DST1" \
 		"$client" "$SPORT"
+}
+
+# foreign_case DESC NS CLIENT: capability (b) from NS: the proxy named
+# "foreign" listens on server1's address, port 9090, and answers twice,
+# having seen CLIENT as the peer
+foreign_case()
+{
+	local desc=$1 ns=$2 client=$3 fdst
+	fdst=$(hostport "$S1" 9090)
+	next_sport
+	expect_reply "$desc (b) proxy listening on server1's address $fdst" "$ns" "$P" "$fdst" "$SPORT" 2 \
+		foreign "$fdst" "$(hostport "$client" "$SPORT")"
 }
 
 # next source port for a client: unique per script run

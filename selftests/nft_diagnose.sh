@@ -34,12 +34,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
-
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ss -V" "run test without iproute2's ss"
+lib_begin nft python ss
 
 DIAG=$SELFTEST_DIR/../scripts/nftp-diagnose
 PORT=12345

@@ -25,13 +25,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft ip
 # shellcheck source=selftests/socket_lib.sh
 source "$SELFTEST_DIR/socket_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "ip -V" "run test without iproute2"
 checktool "setpriv --version" "run the proxy as its own user (util-linux setpriv)"
 getent passwd proxy > /dev/null || skip_all "no user proxy (local.nft's PROXY_USER)"
 
@@ -103,7 +100,6 @@ done
 # -------------------------------------------------------------- the router
 
 topology || exit "$ksft_fail"
-
 
 declare -A PROXY_PID=()
 for v in 4 6; do
@@ -220,7 +216,6 @@ if load_example "$nsclient" local BYPASS4='{ 127.0.0.0/8 }' BYPASS6='{ ::1/128 }
 		done
 	done
 fi
-
 
 # ------------------------------------------------------------ the bridge
 #

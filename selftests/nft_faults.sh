@@ -46,15 +46,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft ip ss python
 # shellcheck source=selftests/load_lib.sh
 source "$SELFTEST_DIR/load_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "ip -V" "run test without iproute2"
-checktool "ss -V" "run test without ss (iproute2)"
-checktool "$PYTHON --version" "run test without python3"
 need_tpload
 
 CASES=${FAULT_CASES:-kill timewait churn addr netns unload}

@@ -22,8 +22,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin python
 
 CASES=${NFTP_FUZZ_CASES:-3000}
 SEED=${NFTP_FUZZ_SEED:-20250101}

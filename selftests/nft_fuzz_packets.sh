@@ -17,11 +17,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
-
-checktool "$NFT --version" "run nft"
-checktool "$PYTHON --version" "run python3"
+lib_begin nft python
 
 COUNT=${PKTFUZZ_COUNT:-6000}
 SEED=${PKTFUZZ_SEED:-1}

@@ -34,13 +34,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python
 
 [ "${NFTP_MODE:-}" = ours ] || skip_all "installs nft-tproxy's modules: nothing to do with the in-tree ones"
 [ "${NFTP_IN_VM:-}" = 1 ] || skip_all "writes to /lib/modules: runs only in the scripts/vm-run guest"
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
 checktool "depmod --version" "run test without kmod"
 
 ROOT=${NFTP_ROOT:?}

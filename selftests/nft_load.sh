@@ -35,13 +35,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft ip
 # shellcheck source=selftests/load_lib.sh
 source "$SELFTEST_DIR/load_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "ip -V" "run test without iproute2"
 need_tpload
 
 if [ "${NFTP_IN_VM:-0}" = 1 ]; then scale_default=10; else scale_default=100; fi

@@ -28,14 +28,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python ping
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ping -V" "run test without ping"
 checktool "nsenter --version" "run nft in a netns without remounting /sys (util-linux nsenter)"
 checktool "unshare --version" "make a cgroup namespace (util-linux unshare)"
 
@@ -54,24 +50,16 @@ fi
 # shellcheck disable=SC2317 # called by the cases below
 cgdir() { if [ "$HAVE_CG" = 1 ]; then echo "$CGDIR/$1"; else echo ""; fi; }
 
-# start_srv ID CGSUB PROTO BIND [args]: a server in the router, in a cgroup
-start_srv()
-{
-	local id=$1 sub=$2 cg=""
-	shift 2
-	[ "$HAVE_CG" = 1 ] && cg=$CGDIR/$sub
-	PEER_CGROUP=$cg start_peer "$id" "$nsrouter" "$@"
-}
-
+# the servers: socket_lib.sh router_peer, each in its cgroup
 PEER_NOWAIT=1
 for p in tcp udp; do
-	start_srv "A-$p-4" a/b "$p" "0.0.0.0:9001" --transparent --mark 0x2a
-	start_srv "A-$p-6" a/b "$p" "[::]:9001" --transparent --mark 0x2a
-	start_srv "B-$p-4" a/c "$p" "$R1_4:9002" --mark 0x2b
-	start_srv "B-$p-6" a/c "$p" "[$R1_6]:9002" --mark 0x2b
+	router_peer "A-$p-4" a/b "$p" "0.0.0.0:9001" --transparent --mark 0x2a
+	router_peer "A-$p-6" a/b "$p" "[::]:9001" --transparent --mark 0x2a
+	router_peer "B-$p-4" a/c "$p" "$R1_4:9002" --mark 0x2b
+	router_peer "B-$p-6" a/c "$p" "[$R1_6]:9002" --mark 0x2b
 done
-start_srv "W-udp-4" w udp "0.0.0.0:9003"
-start_srv "W-udp-6" w udp "[::]:9003"
+router_peer "W-udp-4" w udp "0.0.0.0:9003"
+router_peer "W-udp-6" w udp "[::]:9003"
 PEER_NOWAIT=0
 wait_peers {A,B}-{tcp,udp}-{4,6} W-udp-{4,6} || exit "$ksft_fail"
 

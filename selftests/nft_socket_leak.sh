@@ -46,14 +46,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python ss
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ss -V" "run test without ss"
 checktool "nsenter --version" "run nft in a netns without remounting /sys"
 [ -r /proc/slabinfo ] || skip_all "no /proc/slabinfo"
 
@@ -113,12 +109,6 @@ if ! cg_setup nftp-leak; then
 else
 	mkdir -p "$CGDIR/a/b/c/d/e"
 fi
-srv()
-{
-	local cg=""
-	[ "$HAVE_CG" = 1 ] && cg=$CGDIR
-	PEER_CGROUP=$cg start_peer "$1" "$nsrouter" "${@:2}"
-}
 
 # --- sockets to hit ----------------------------------------------------------
 # the client drops the SYN-ACKs for port 8081: the request sockets stay
@@ -134,10 +124,10 @@ EOF
 for v in 4 6; do
 	if [ "$v" = 4 ]; then R1=$R1_4; else R1=$R1_6; fi
 	PEER_NOWAIT=1
-	srv "tw-$v" tcp "$(hostport "$R1" 8080)" --close-first --mark 0x2a
+	router_peer "tw-$v" . tcp "$(hostport "$R1" 8080)" --close-first --mark 0x2a
 	tw_pid[v]=$PEER_PID
-	srv "lsn-$v" tcp "$(hostport "$R1" 8081)" --mark 0x2a
-	srv "udp-$v" udp "$(hostport "$R1" 8082)" --mark 0x2a
+	router_peer "lsn-$v" . tcp "$(hostport "$R1" 8081)" --mark 0x2a
+	router_peer "udp-$v" . udp "$(hostport "$R1" 8082)" --mark 0x2a
 	PEER_NOWAIT=0
 	wait_peers "tw-$v" "lsn-$v" "udp-$v" || exit "$ksft_fail"
 done

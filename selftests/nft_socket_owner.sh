@@ -34,13 +34,10 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
 checktool "setpriv --version" "run servers as other users (util-linux setpriv)"
 
 COUNT=3

@@ -26,14 +26,9 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python ping
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
-
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ping -V" "run test without ping"
 
 NAT4=10.0.2.50 NAT6=dead:2::50 NATPORT=7777
 

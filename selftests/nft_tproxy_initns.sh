@@ -17,16 +17,12 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft python ping
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
 [ "${NFTP_IN_VM:-0}" = 1 ] || [ "${NFTP_INIT_NETNS:-0}" = 1 ] ||
 	skip_all "changes the initial network namespace: runs in the test VM (or with NFTP_INIT_NETNS=1)"
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ping -V" "run test without ping"
 
 PORT=12345
 TABLE="inet nftp_initns"

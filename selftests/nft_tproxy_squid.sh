@@ -19,11 +19,9 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin nft
 
 checktool "squid -v" "run squid"
-checktool "$NFT --version" "run nft"
 
 SQUID_PORT=3129
 SQUID_DIR=$TMPD/squid

@@ -33,13 +33,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
-
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ping -V" "run test without ping"
-checktool "ss -V" "run test without ss (iproute2)"
+lib_begin nft python ping ss
 
 PORT=12345
 TW_ATTEMPTS=${TW_ATTEMPTS:-3}

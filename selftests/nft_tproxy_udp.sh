@@ -18,13 +18,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
-
-checktool "$NFT --version" "run test without nft"
-checktool "$PYTHON --version" "run test without python3"
-checktool "ping -V" "run test without ping"
-checktool "ip -V" "run test without iproute2"
+lib_begin nft python ping ip
 
 PORT=12345
 COUNT=3

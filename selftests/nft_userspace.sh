@@ -33,8 +33,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap lib_cleanup EXIT
-trap lib_interrupted INT TERM HUP
+lib_begin python
 
 BUILD_SH="$SELFTEST_DIR/../scripts/build-userspace.sh"
 
@@ -46,7 +45,6 @@ SRC=$(dirname "$PREFIX")/src/nftables-1.1.1
 if [ ! -f "$LIB" ] || [ ! -f "$SRC/tests/py/nft-test.py" ]; then
 	skip_all "no $LIB or nftables tests in $SRC"
 fi
-checktool "$PYTHON --version" "run nft-test.py without python3"
 checktool "nsenter --version" "enter a network namespace without ip netns exec"
 
 if [ -d /sys/module/nftp_core ]; then side=ours; else side=ref; fi

@@ -73,6 +73,16 @@ cg_setup()
 	return 0
 }
 
+# router_peer ID SUBDIR PROTO BIND [ARGS...]: start_peer in nsrouter, in
+# the cgroup CGDIR/SUBDIR ("." for CGDIR) when there is one (HAVE_CG)
+router_peer()
+{
+	local id=$1 cg=""
+	[ "$HAVE_CG" = 1 ] && cg=$CGDIR/$2
+	# shellcheck disable=SC2154 # lib.sh's topology names the namespaces
+	PEER_CGROUP=$cg start_peer "$id" "$nsrouter" "${@:3}"
+}
+
 # cg_cleanup: remove CGDIR and everything below it (processes must be gone)
 cg_cleanup()
 {
