@@ -439,6 +439,8 @@ int nftp_redirect_out_v6(struct net *net, struct sk_buff *skb,
 	struct nftp_flow f = { .family = NFPROTO_IPV6, .l4proto = l4proto };
 	union nf_inet_addr t = {}, lo = {};
 
+	if (!IS_ENABLED(CONFIG_IPV6))
+		return -EAFNOSUPPORT;
 	if (!nftp_flow_from_skb(skb, thoff, &f))
 		return -ENOENT;
 
