@@ -10,7 +10,7 @@
 # scripts/build-userspace.sh builds when the upstream release tarballs are
 # there (../shared/upstream or $NFTP_UPSTREAM; nothing to do when up to
 # date).  Without them the distribution's nft: the extensions' kernel side
-# then goes through selftests/nfnl_raw.py, their nft syntax is reported
+# then goes through tools/nfnl-fuzz's nfnl-raw, their nft syntax is reported
 # skipped.  Returns 1 if the build failed.
 suite_nft()
 {

@@ -33,8 +33,7 @@ IO_TIMEOUT=${IO_TIMEOUT:-5}
 PEER_LIFETIME=${PEER_LIFETIME:-$((${NFTP_TEST_TIMEOUT:-300} + 300))}
 
 SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The python helpers (tproxy_peer.py, nfnl_raw.py, sk_blast.py,
-# pktfuzz.py) need only the standard library: -S (no site module) saves
+# The python helpers (tproxy_peer.py, sk_blast.py, pktfuzz.py) need only the standard library: -S (no site module) saves
 # 0.15-0.2 s of each start under TCG, and pyrun, which imports them,
 # their compile (up to 0.5 s: see pyrun).  "${PYRUN[@]}" NAME ARGS...
 PYRUN=("$PYTHON" -S "$SELFTEST_DIR/pyrun")
@@ -241,9 +240,30 @@ lib_cleanup()
 # shellcheck disable=SC2317 # a trap of the test script's
 lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 
+# nfnl_tool NAME: NFNL_RAW or NFNL_FUZZ, the path of tools/nfnl-fuzz's
+# nfnl-raw or nfnl-fuzz: the binary `make tools` built, unless a source is
+# newer; then a private build (the VM's root is a writable overlay).  The
+# script is skipped when it cannot be built.
+nfnl_tool()
+{
+	local name=$1 src bin var out
+	src=$(cd "$SELFTEST_DIR/../tools/nfnl-fuzz" && pwd)
+	bin=$(cd "$SELFTEST_DIR/.." && pwd)/build/tools/$name
+	if [ ! -x "$bin" ] || [ -n "$(find "$src" \( -name '*.[ch]' -o -name Makefile \) -newer "$bin" -print -quit)" ]; then
+		log "building $name (make tools was not run, or is stale)"
+		if ! out=$(make -s -C "$src" O="$TMPD/tools" 2>&1); then
+			echo "$out" | indent
+			skip_all "cannot build tools/nfnl-fuzz (gcc, libmnl-dev: scripts/deps.sh)"
+		fi
+		bin=$TMPD/tools/$name
+	fi
+	var=${name^^}
+	printf -v "${var//-/_}" %s "$bin"
+}
+
 # lib_begin [TOOL...]: a script's start: the traps above, then a skip
 # (exit 4) unless each TOOL runs: nft ($NFT), python ($PYTHON), ping, ip,
-# ss.  Other tools: checktool.
+# ss, nfnl-raw ($NFNL_RAW), nfnl-fuzz ($NFNL_FUZZ).  Other tools: checktool.
 lib_begin()
 {
 	local t
@@ -256,6 +276,7 @@ lib_begin()
 		ping) checktool "ping -V" "run test without ping" ;;
 		ip) checktool "ip -V" "run test without iproute2" ;;
 		ss) checktool "ss -V" "run test without iproute2's ss" ;;
+		nfnl-raw|nfnl-fuzz) nfnl_tool "$t" ;;
 		*) echo "FAIL: lib_begin: no check for $t"; exit "$ksft_fail" ;;
 		esac
 	done

@@ -22,26 +22,13 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-lib_begin python
+lib_begin nfnl-fuzz nfnl-raw
 
 CASES=${NFTP_FUZZ_CASES:-3000}
 SEED=${NFTP_FUZZ_SEED:-20250101}
-ROOT=$(cd "$SELFTEST_DIR/.." && pwd)
-SRC=$ROOT/tools/nfnl-fuzz
-FUZZ=$ROOT/build/tools/nfnl-fuzz
+FUZZ=$NFNL_FUZZ
 
 checktool "unshare --help" "create namespaces without unshare"
-
-# The binary `make fuzz-tool` built, unless the source is newer: then
-# build a private one (the VM's root is a writable overlay).
-if [ ! -x "$FUZZ" ] || [ "$SRC/nfnl-fuzz.c" -nt "$FUZZ" ]; then
-	log "building nfnl-fuzz (make fuzz-tool was not run, or is stale)"
-	if ! out=$(make -s -C "$SRC" O="$TMPD" 2>&1); then
-		echo "$out" | indent
-		skip_all "cannot build tools/nfnl-fuzz (gcc, libmnl-dev: scripts/deps.sh)"
-	fi
-	FUZZ=$TMPD/nfnl-fuzz
-fi
 
 # Which modules are we fuzzing? Ours carry nftp_core.
 model=()
@@ -50,7 +37,7 @@ if [ -d /sys/module/nftp_core ]; then
 	# IPv6 local-route needs IP6SKB_MULTIPATH (kmod/compat.h): 6.1 on
 	probe_ns=""
 	setup_ns probe_ns
-	if ! ip netns exec "$probe_ns" "${PYRUN[@]}" nfnl_raw --table probe_lr --table-family ip6 \
+	if ! ip netns exec "$probe_ns" "$NFNL_RAW" --table probe_lr --table-family ip6 \
 		--tproxy-family ip6 --port 1080 --tproxy-flags 2 > /dev/null 2>&1; then
 		log "tproxy local-route for IPv6 is refused on $(uname -r) (fuzzed as refused: --no-local-route6)"
 		model+=(--no-local-route6)
@@ -63,11 +50,11 @@ else
 	# output chains: 5.18) it refuses; tell the model, and say N/A.
 	probe_ns=""
 	setup_ns probe_ns
-	# raw_probe TABLE ARGS: a table of its own each (nfnl_raw.py's chain
+	# raw_probe TABLE ARGS: a table of its own each (nfnl-raw's chain
 	# has one name: a second hook in the same table is refused)
 	raw_probe()
 	{
-		ip netns exec "$probe_ns" "${PYRUN[@]}" nfnl_raw \
+		ip netns exec "$probe_ns" "$NFNL_RAW" \
 			--table "$1" --table-family inet "${@:2}" > /dev/null 2>&1
 	}
 	if ! raw_probe probe_cg --hook prerouting --socket-key cgroupv2 --socket-level 1 &&

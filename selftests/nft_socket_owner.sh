@@ -25,7 +25,7 @@
 # nft_socket_leak.sh, with its leak checks.
 #
 # Rules go through nft syntax when $NFT is nft-tproxy's patched nft, else
-# (and once anyway) through nfnl_raw.py: `th dport 9101 socket uid 1001
+# (and once anyway) through nfnl-raw: `th dport 9101 socket uid 1001
 # drop` must stop the client, `th dport 9102 socket uid 1001 drop` must
 # not. Reference run (in-tree modules): the patched nft must refuse the
 # keys with a message naming nft_socket, the kernel refuses them
@@ -34,7 +34,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-lib_begin nft python
+lib_begin nft python nfnl-raw
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
@@ -47,7 +47,7 @@ if nft_ext socket-uid && nft_ext socket-gid; then
 	VIA=nft
 else
 	VIA=raw
-	echo "SKIP: nft syntax 'socket uid|gid': $NFT is not nft-tproxy's patched nft (scripts/build-userspace.sh); rules through nfnl_raw.py"
+	echo "SKIP: nft syntax 'socket uid|gid': $NFT is not nft-tproxy's patched nft (scripts/build-userspace.sh); rules through nfnl-raw"
 fi
 
 topology || exit "$ksft_fail"
@@ -216,10 +216,10 @@ if [ "$VIA" = nft ]; then
 	flush_ruleset "$nsrouter"
 fi
 
-# --- nfnl_raw.py: drop by owner -------------------------------------------------
+# --- nfnl-raw: drop by owner -------------------------------------------------
 
 # raw_drop V P KEY VALUE: in prerouting, `th dport 9101 socket KEY VALUE
-# drop` and the same for :9102, through nfnl_raw.py; the client must be
+# drop` and the same for :9102, through nfnl-raw; the client must be
 # stopped at the owner's port and answered at the other
 raw_drop()
 {
@@ -234,8 +234,8 @@ raw_drop()
 	}
 	EOF
 	for port in 9101 9102; do
-		desc="nfnl_raw.py: IPv$v $p 'th dport $port socket $key $val drop'"
-		out=$(ip netns exec "$nsrouter" "${PYRUN[@]}" nfnl_raw --table-family inet --table own --existing \
+		desc="nfnl-raw: IPv$v $p 'th dport $port socket $key $val drop'"
+		out=$(ip netns exec "$nsrouter" "$NFNL_RAW" --table-family inet --table own --existing \
 			--chain pre --nfproto "ipv$v" --l4proto "$p" --dport "$port" --socket-key "$key" \
 			--socket-value "$val" --verdict drop 2>&1)
 		rc=$?
@@ -251,7 +251,7 @@ raw_drop()
 	[ "${NFTP_MODE:-}" = ref ] && fail "in-tree nft_socket took socket $key"
 	# the owner's port: the packets are dropped, nothing answers
 	next_sport
-	desc="nfnl_raw.py: IPv$v $p socket $key $val drop"
+	desc="nfnl-raw: IPv$v $p socket $key $val drop"
 	if peer_client "$nsclient" "$p" "$(hostport "$r1" 9101)" --sport "$SPORT" \
 		--timeout "$DOWN_TIMEOUT" > "$TMPD/raw.out" 2>&1; then
 		fail "$desc: the client got an answer from :9101, whose owner it is"
@@ -273,7 +273,7 @@ if [ "$VIA" = raw ]; then
 		done
 	done
 else
-	# the kernel side once through nfnl_raw.py, whatever nft is
+	# the kernel side once through nfnl-raw, whatever nft is
 	raw_drop 4 tcp uid 1001
 	[ "$refused" = 1 ] || raw_drop 6 udp gid 1001
 fi

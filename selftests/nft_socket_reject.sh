@@ -12,7 +12,7 @@
 #   inet), in a regular chain reached from forward/postrouting by jump,
 #   goto, verdict map, added in the same transaction or later; socket in
 #   bridge, netdev and arp tables (nft sends them, the kernel refuses).
-#   nfnl_raw.py (what nft cannot send): unknown key, nft-tproxy's socket
+#   nfnl-raw (what nft cannot send): unknown key, nft-tproxy's socket
 #   uid/gid where hook or register do not fit, cgroupv2 without a
 #   level and with level 256, no key, no register, the verdict register,
 #   a register too small for the key, bridge/netdev/arp tables, forward/
@@ -27,7 +27,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-lib_begin nft python
+lib_begin nft nfnl-raw
 # shellcheck source=selftests/reject_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/reject_lib.sh"
 # shellcheck source=selftests/socket_lib.sh
@@ -186,12 +186,12 @@ EOF
 
 # --- straight to the kernel ---------------------------------------------------
 
-# raw_ok DESC TABLEFAMILY HOOK nfnl_raw.py args: must be accepted
+# raw_ok DESC TABLEFAMILY HOOK nfnl-raw args: must be accepted
 raw_ok()
 {
 	local desc="kernel: $1" tf=$2 hook=$3 out rc=0
 	shift 3
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "$NFNL_RAW" --table rawtest --table-family "$tf" --hook "$hook" "$@" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		RAW_OUT=$out
 		return 1

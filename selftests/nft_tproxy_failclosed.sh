@@ -23,17 +23,17 @@
 # And: a v4 fail-closed rule without a family match leaves IPv6 alone.
 #
 # Rules go through nft syntax when $NFT is nft-tproxy's patched nft (its
-# `nft -V` names fail-closed), else through nfnl_raw.py, and the nft syntax
-# is reported skipped; the family case always goes through nfnl_raw.py.
+# `nft -V` names fail-closed), else through nfnl-raw, and the nft syntax
+# is reported skipped; the family case always goes through nfnl-raw.
 # Reference run (in-tree modules): the patched nft must refuse the rule,
 # with a message naming nft_tproxy, and install nothing; through
-# nfnl_raw.py the in-tree module takes the rule and ignores the flag (N/A:
+# nfnl-raw the in-tree module takes the rule and ignores the flag (N/A:
 # the stopped proxy's traffic reaches server1, which is why nft refuses).
 
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-lib_begin nft python ping
+lib_begin nft python ping nfnl-raw
 # shellcheck source=selftests/socket_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/socket_lib.sh"
 
@@ -45,7 +45,7 @@ if nft_ext fail-closed; then
 	VIA=nft
 else
 	VIA=raw
-	echo "SKIP: nft syntax 'tproxy ... fail-closed': $NFT is not nft-tproxy's patched nft (scripts/build-userspace.sh); rules through nfnl_raw.py"
+	echo "SKIP: nft syntax 'tproxy ... fail-closed': $NFT is not nft-tproxy's patched nft (scripts/build-userspace.sh); rules through nfnl-raw"
 fi
 
 topology || exit "$ksft_fail"
@@ -64,13 +64,13 @@ done
 # fam V: the tproxy family keyword of IPv$V
 fam() { if [ "$1" = 4 ]; then echo ip; else echo ip6; fi; }
 
-# raw_rule DESC nfnl_raw.py args...: append a rule to an existing chain
+# raw_rule DESC nfnl-raw args...: append a rule to an existing chain
 raw_rule()
 {
 	local desc=$1 out
 	shift
-	if ! out=$(ip netns exec "$nsrouter" "${PYRUN[@]}" nfnl_raw --table-family inet "$@" 2>&1); then
-		fail "$desc: nfnl_raw.py: $out"
+	if ! out=$(ip netns exec "$nsrouter" "$NFNL_RAW" --table-family inet "$@" 2>&1); then
+		fail "$desc: nfnl-raw: $out"
 		return 1
 	fi
 }
@@ -254,11 +254,11 @@ for v in 4 6; do
 	icmp_passes "$v"
 done
 
-# the kernel side once through nfnl_raw.py, whatever nft is
+# the kernel side once through nfnl-raw, whatever nft is
 if [ "$VIA" = nft ]; then
 	VIA=raw
-	fc_load "IPv4 tcp fail-closed, nfnl_raw.py" fail-closed &&
-		unanswered "fail-closed (nfnl_raw.py), no proxy:" tcp 4
+	fc_load "IPv4 tcp fail-closed, nfnl-raw" fail-closed &&
+		unanswered "fail-closed (nfnl-raw), no proxy:" tcp 4
 	VIA=nft
 fi
 

@@ -15,7 +15,7 @@
 #   same transaction or later from either side.
 #   nft rejects in userspace: bridge/netdev/arp tables, no transport match,
 #   no address and no port (JSON), address ranges, inet address without family.
-#   nfnl_raw.py sends what nft refuses straight to the kernel (also nft-tproxy's
+#   nfnl-raw sends what nft refuses straight to the kernel (also nft-tproxy's
 #   flags attribute: unknown bits, fail-closed listed back): bridge/netdev/
 #   arp tables, missing family/registers, family mismatch, UNSPEC family with
 #   an address, bad registers, hooks; and checks what the kernel accepts.
@@ -23,7 +23,7 @@
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-lib_begin nft python
+lib_begin nft nfnl-raw
 # shellcheck source=selftests/reject_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/reject_lib.sh"
 
@@ -234,16 +234,16 @@ table inet newt {
 }
 EOF
 
-# --- straight to the kernel (nfnl_raw.py) -----------------------------------
+# --- straight to the kernel (nfnl-raw) -----------------------------------
 
-# raw_ok DESC TABLEFAMILY LISTING nfnl_raw.py args...
+# raw_ok DESC TABLEFAMILY LISTING nfnl-raw args...
 # The kernel must accept the batch and nft must list the tproxy rule
 # exactly as LISTING (the expression's dump); the table is removed again.
 raw_ok()
 {
 	local desc="kernel: $1" tf=$2 listing=$3 out rc=0 got
 	shift 3
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "$NFNL_RAW" --table rawtest --table-family "$tf" "$@" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		fail "$desc: expected the kernel to accept it, got (exit $rc): $out"
 		unchanged "$desc"

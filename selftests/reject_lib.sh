@@ -4,7 +4,7 @@
 #
 # Helpers for nft_tproxy_reject.sh and nft_socket_reject.sh, sourced after
 # lib.sh: rules that must be refused, through nft and straight through
-# netlink (nfnl_raw.py), in the namespace $nsr, with the ruleset unchanged
+# netlink (nfnl-raw), in the namespace $nsr, with the ruleset unchanged
 # each time.  The script defines baseline(), which prints the ruleset that
 # stands all through, loads it once and sets BEFORE to its listing.
 
@@ -62,14 +62,14 @@ reject()
 	unchanged "$desc" && pass "$desc: rejected ('$m'), ruleset unchanged"
 }
 
-# raw DESC ERRNO[|ERRNO2] nfnl_raw.py args: true when the kernel rejects
+# raw DESC ERRNO[|ERRNO2] nfnl-raw args: true when the kernel rejects
 # the batch with that errno and the ruleset is unchanged; else false, what
-# nfnl_raw.py said in RAW_OUT, and the baseline back if it was accepted
+# nfnl-raw said in RAW_OUT, and the baseline back if it was accepted
 raw()
 {
 	local desc="kernel: $1" expect=$2 out rc=0 e alts
 	shift 2
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest "$@" 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "$NFNL_RAW" --table rawtest "$@" 2>&1) || rc=$?
 	if [ "$rc" -eq 1 ]; then
 		IFS='|' read -r -a alts <<< "$expect"
 		for e in "${alts[@]}"; do
@@ -89,7 +89,7 @@ raw()
 	return 1
 }
 
-# raw_expect DESC ERRNO nfnl_raw.py args: raw, a FAIL when it does not hold
+# raw_expect DESC ERRNO nfnl-raw args: raw, a FAIL when it does not hold
 raw_expect()
 {
 	local desc=$1 expect=$2
@@ -99,7 +99,7 @@ raw_expect()
 	unchanged "$desc"
 }
 
-# raw_family_case TABLEFAMILY HOOK WHAT nfnl_raw.py args: WHAT (the
+# raw_family_case TABLEFAMILY HOOK WHAT nfnl-raw args: WHAT (the
 # expression the args add) in a table of that family must be refused with
 # EOPNOTSUPP; skipped when this kernel has no such table and chain (the
 # case would pass for the wrong reason)
@@ -107,7 +107,7 @@ raw_family_case()
 {
 	local tf=$1 hook=$2 what=$3 out rc=0
 	shift 3
-	out=$(ip netns exec "$nsr" "${PYRUN[@]}" nfnl_raw --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
+	out=$(ip netns exec "$nsr" "$NFNL_RAW" --table rawtest --table-family "$tf" --hook "$hook" --no-tproxy 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		log "kernel: $tf table with a $hook chain not available here ($out): case skipped"
 		return

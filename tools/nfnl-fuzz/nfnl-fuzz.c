@@ -52,7 +52,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nftp.h>
 
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#include "nfnl.h"
 
 #define TABLE_NAME	"nfnl-fuzz"
 #define NREG32		20	/* NFT_REG32_NUM: 32-bit slots of struct nft_regs */
@@ -61,9 +61,6 @@
 #define NLA_TYPE_MASK_	0x3fff	/* ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) */
 #define NLA_F_BYTEORDER	0x4000
 
-#define EXIT_FAILED	1
-#define EXIT_ERROR	2
-#define EXIT_SKIP	4
 
 /* ------------------------------------------------------------------ rng */
 
@@ -397,21 +394,6 @@ struct stats {
 
 /* ------------------------------------------------------------------ netlink */
 
-#define BATCH_BUF	(64 * 1024)
-#define MAX_MSGS	16
-
-struct batch {
-	char buf[BATCH_BUF];
-	struct mnl_nlmsg_batch *mb;
-	uint8_t family;
-	int n;				/* nf_tables messages (not BEGIN/END) */
-	uint32_t begin_seq;
-	uint32_t seq[MAX_MSGS];
-	char label[MAX_MSGS][24];
-	int ack[MAX_MSGS];		/* 1: none yet, else 0 or -errno */
-	int commit_err;			/* 0 or -errno acked on BEGIN */
-};
-
 struct outcome {
 	int err;			/* 0 accepted, else errno */
 	char where[32];
@@ -421,12 +403,7 @@ struct outcome {
 
 struct fz {
 	struct opts o;
-	struct mnl_socket *nl;
-	uint32_t portid;
-	uint32_t seq;
-	char *rbuf;
-	size_t rbuf_len;
-	struct batch *b;
+	struct nfnl nl;
 	struct stats st;
 	FILE *log;
 	bool reg_init;			/* the kernel refuses uninitialised loads */
@@ -440,36 +417,6 @@ struct fz {
 	char obuf[256];			/* outcome text for the log */
 	size_t olen;
 };
-
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("nfnl-fuzz: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_ERROR);
-}
-
-static const char *errname(int err)
-{
-	static char buf[16];
-	const char *s;
-
-	if (err == 0)
-		return "ACCEPT";
-	if (err == EOPNOTSUPP)
-		return "EOPNOTSUPP";	/* == ENOTSUP on Linux */
-	s = strerrorname_np(err);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "E%d", err);
-	return buf;
-}
 
 static bool transient_errno(int err)
 {
@@ -495,171 +442,38 @@ static void sappend(char *buf, size_t size, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ batch building */
 
-static void batch_start(struct fz *fz, uint8_t family)
+static void put_ftable(struct fz *fz, bool del)
 {
-	struct batch *b = fz->b;
-	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
-
-	b->mb = mnl_nlmsg_batch_start(b->buf, BATCH_BUF / 2);
-	if (!b->mb)
-		die("mnl_nlmsg_batch_start: %m");
-	b->family = family;
-	b->n = 0;
-	b->commit_err = 0;
-
-	nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(b->mb));
-	nlh->nlmsg_type = NFNL_MSG_BATCH_BEGIN;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = b->begin_seq = ++fz->seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
-	mnl_nlmsg_batch_next(b->mb);
+	put_table(&fz->nl, TABLE_NAME, del);
 }
 
-static struct nlmsghdr *batch_msg(struct fz *fz, uint16_t type, uint16_t flags,
-				  const char *label)
+static void put_fchain(struct fz *fz, int ch, const struct hookdef *hook)
 {
-	struct batch *b = fz->b;
-	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
+	struct nfnl_hook h = { .num = hook ? hook->num : 0, .dev = "lo" };
 
-	if (b->n >= MAX_MSGS)
-		die("internal: batch too long");
-	nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(b->mb));
-	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = ++fz->seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = b->family;
-	nfg->version = NFNETLINK_V0;
-	nfg->res_id = 0;
-
-	b->seq[b->n] = nlh->nlmsg_seq;
-	b->ack[b->n] = 1;
-	snprintf(b->label[b->n], sizeof(b->label[0]), "%s", label);
-	b->n++;
-	return nlh;
-}
-
-static void batch_msg_done(struct fz *fz)
-{
-	if (!mnl_nlmsg_batch_next(fz->b->mb))
-		die("internal: batch buffer full");
-}
-
-static void batch_end(struct fz *fz)
-{
-	struct batch *b = fz->b;
-	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
-
-	nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(b->mb));
-	nlh->nlmsg_type = NFNL_MSG_BATCH_END;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = ++fz->seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
-	batch_msg_done(fz);
-}
-
-static void put_be32(struct nlmsghdr *nlh, uint16_t type, uint32_t v)
-{
-	mnl_attr_put_u32(nlh, type, htonl(v));
-}
-
-static void put_table(struct fz *fz, bool del)
-{
-	struct nlmsghdr *nlh;
-
-	nlh = batch_msg(fz, del ? NFT_MSG_DELTABLE : NFT_MSG_NEWTABLE,
-			del ? 0 : NLM_F_CREATE, del ? "DELTABLE" : "NEWTABLE");
-	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, TABLE_NAME);
-	batch_msg_done(fz);
-}
-
-static void put_chain(struct fz *fz, int ch, const struct hookdef *hook)
-{
-	struct nlmsghdr *nlh;
-	struct nlattr *nest;
-	char label[24];
-
-	snprintf(label, sizeof(label), "NEWCHAIN(%s)", chain_name[ch]);
-	nlh = batch_msg(fz, NFT_MSG_NEWCHAIN, NLM_F_CREATE, label);
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, TABLE_NAME);
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, chain_name[ch]);
-	if (hook) {
-		nest = mnl_attr_nest_start(nlh, NFTA_CHAIN_HOOK);
-		put_be32(nlh, NFTA_HOOK_HOOKNUM, hook->num);
-		put_be32(nlh, NFTA_HOOK_PRIORITY, 0);
-		if (hook->dev)
-			mnl_attr_put_strz(nlh, NFTA_HOOK_DEV, "lo");
-		mnl_attr_nest_end(nlh, nest);
-		mnl_attr_put_strz(nlh, NFTA_CHAIN_TYPE, "filter");
-		put_be32(nlh, NFTA_CHAIN_POLICY, NF_ACCEPT);
-	}
-	batch_msg_done(fz);
-}
-
-static struct nlattr *expr_start(struct nlmsghdr *nlh, const char *name)
-{
-	struct nlattr *elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-
-	mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, name);
-	return elem;
+	if (hook && !hook->dev)
+		h.dev = NULL;
+	put_chain(&fz->nl, TABLE_NAME, chain_name[ch], hook ? &h : NULL);
 }
 
 static void put_pfx(struct nlmsghdr *nlh, const struct pfx *p)
 {
-	struct nlattr *elem, *data, *imm;
 	uint8_t value[16];
 
-	elem = expr_start(nlh, pfx_name[p->kind]);
-	data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
 	switch (p->kind) {
 	case PFX_IMM:
 		memset(value, 0x5a, sizeof(value));
-		put_be32(nlh, NFTA_IMMEDIATE_DREG, p->reg);
-		imm = mnl_attr_nest_start(nlh, NFTA_IMMEDIATE_DATA);
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, p->len, value);
-		mnl_attr_nest_end(nlh, imm);
+		expr_imm(nlh, p->reg, value, p->len);
 		break;
 	case PFX_META:
-		put_be32(nlh, NFTA_META_KEY, p->meta_key);
-		put_be32(nlh, NFTA_META_DREG, p->reg);
+		expr_meta_load(nlh, p->meta_key, p->reg);
 		break;
 	case PFX_PAYLOAD:
-		put_be32(nlh, NFTA_PAYLOAD_DREG, p->reg);
-		put_be32(nlh, NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-		put_be32(nlh, NFTA_PAYLOAD_OFFSET, 0);
-		put_be32(nlh, NFTA_PAYLOAD_LEN, p->len);
+		expr_payload(nlh, p->reg, NFT_PAYLOAD_NETWORK_HEADER, 0, p->len);
 		break;
 	case PFX_NUM:
 		break;
 	}
-	mnl_attr_nest_end(nlh, data);
-	mnl_attr_nest_end(nlh, elem);
-}
-
-static void put_jump(struct nlmsghdr *nlh, int verdict, int to)
-{
-	struct nlattr *elem, *data, *imm, *vd;
-
-	elem = expr_start(nlh, "immediate");
-	data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
-	put_be32(nlh, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
-	imm = mnl_attr_nest_start(nlh, NFTA_IMMEDIATE_DATA);
-	vd = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
-	put_be32(nlh, NFTA_VERDICT_CODE, (uint32_t)verdict);
-	mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain_name[to]);
-	mnl_attr_nest_end(nlh, vd);
-	mnl_attr_nest_end(nlh, imm);
-	mnl_attr_nest_end(nlh, data);
-	mnl_attr_nest_end(nlh, elem);
 }
 
 static void put_target(struct nlmsghdr *nlh, const struct rulespec *rs)
@@ -683,7 +497,7 @@ static void put_rule(struct fz *fz, int ch, const struct rulespec *rs,
 
 	snprintf(label, sizeof(label), "%s(%s)", replace ? "REPLACE" : "NEWRULE",
 		 chain_name[ch]);
-	nlh = batch_msg(fz, NFT_MSG_NEWRULE,
+	nlh = batch_msg(&fz->nl, NFT_MSG_NEWRULE,
 			replace ? NLM_F_REPLACE : NLM_F_CREATE | NLM_F_APPEND, label);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, TABLE_NAME);
 	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain_name[ch]);
@@ -695,11 +509,11 @@ static void put_rule(struct fz *fz, int ch, const struct rulespec *rs,
 	for (i = 0; i < rs->npfx; i++)
 		put_pfx(nlh, &rs->pfx[i]);
 	if (rs->tk == TK_NONE)
-		put_jump(nlh, rs->verdict, rs->jump_to);
+		expr_verdict(nlh, rs->verdict, chain_name[rs->jump_to]);
 	else
 		put_target(nlh, rs);
 	mnl_attr_nest_end(nlh, list);
-	batch_msg_done(fz);
+	batch_msg_done(&fz->nl);
 }
 
 static void put_delrule(struct fz *fz, int ch, uint64_t handle, uint32_t rule_id)
@@ -708,48 +522,17 @@ static void put_delrule(struct fz *fz, int ch, uint64_t handle, uint32_t rule_id
 	char label[24];
 
 	snprintf(label, sizeof(label), "DELRULE(%s)", chain_name[ch]);
-	nlh = batch_msg(fz, NFT_MSG_DELRULE, 0, label);
+	nlh = batch_msg(&fz->nl, NFT_MSG_DELRULE, 0, label);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, TABLE_NAME);
 	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain_name[ch]);
 	if (handle)
 		mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64(handle));
 	else
 		put_be32(nlh, NFTA_RULE_ID, rule_id);
-	batch_msg_done(fz);
+	batch_msg_done(&fz->nl);
 }
 
 /* ------------------------------------------------------------------ netlink I/O */
-
-static void nl_open(struct fz *fz)
-{
-	struct timeval tv = { .tv_sec = 60 };
-	int one = 1, rcvbuf = 4 << 20;
-	int fd;
-
-	fz->nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!fz->nl)
-		die("netlink socket: %m");
-	if (mnl_socket_bind(fz->nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		die("netlink bind: %m");
-	fz->portid = mnl_socket_get_portid(fz->nl);
-	fd = mnl_socket_get_fd(fz->nl);
-	/* errors carry only the header of the message, not all of it */
-	mnl_socket_setsockopt(fz->nl, NETLINK_CAP_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
-		die("SO_RCVTIMEO: %m");
-	fz->rbuf_len = 1 << 17;
-	fz->rbuf = malloc(fz->rbuf_len);
-	if (!fz->rbuf)
-		die("out of memory");
-	fz->seq = (uint32_t)time(NULL);
-}
-
-static void nl_send(struct fz *fz, const void *buf, size_t len)
-{
-	if (mnl_socket_sendto(fz->nl, buf, len) < 0)
-		die("netlink send: %m");
-}
 
 /* GETTABLE (acked) and GETRULE dump of our table; returns their seqs */
 static void send_queries(struct fz *fz, uint8_t family, uint32_t *tseq, uint32_t *dseq)
@@ -761,22 +544,22 @@ static void send_queries(struct fz *fz, uint8_t family, uint32_t *tseq, uint32_t
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = *tseq = ++fz->seq;
+	nlh->nlmsg_seq = *tseq = ++fz->nl.seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = family;
 	nfg->version = NFNETLINK_V0;
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, TABLE_NAME);
-	nl_send(fz, buf, nlh->nlmsg_len);
+	nl_send(&fz->nl, buf, nlh->nlmsg_len);
 
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = *dseq = ++fz->seq;
+	nlh->nlmsg_seq = *dseq = ++fz->nl.seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = family;
 	nfg->version = NFNETLINK_V0;
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, TABLE_NAME);
-	nl_send(fz, buf, nlh->nlmsg_len);
+	nl_send(&fz->nl, buf, nlh->nlmsg_len);
 }
 
 /* one attribute of a dumped tproxy/socket expression */
@@ -855,15 +638,6 @@ static void parse_drule(const struct nlmsghdr *nlh, struct dump *d)
 	}
 }
 
-static int nlmsg_errno(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(int)))
-		return -EBADMSG;
-	return e->error;
-}
-
 static void proto_err(struct outcome *oc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -877,39 +651,6 @@ static void proto_err(struct outcome *oc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(oc->why, sizeof(oc->why), fmt, ap);
 	va_end(ap);
-}
-
-/* an answer to one of the batch's messages */
-static void batch_answer(struct batch *b, const struct nlmsghdr *nlh, struct outcome *oc)
-{
-	int i;
-
-	if (nlh->nlmsg_seq == b->begin_seq && nlh->nlmsg_type == NLMSG_ERROR) {
-		/* the commit failed: acked on the batch's first message */
-		if (b->commit_err)
-			proto_err(oc, "two commit errors");
-		b->commit_err = nlmsg_errno(nlh);
-		if (b->commit_err == 0)
-			proto_err(oc, "zero ack on BATCH_BEGIN");
-		return;
-	}
-	for (i = 0; i < b->n; i++) {
-		if (b->seq[i] != nlh->nlmsg_seq)
-			continue;
-		if (nlh->nlmsg_type != NLMSG_ERROR) {
-			proto_err(oc, "%s answered by message type %#x",
-				  b->label[i], nlh->nlmsg_type);
-			return;
-		}
-		if (b->ack[i] != 1)
-			proto_err(oc, "%s acked twice", b->label[i]);
-		b->ack[i] = nlmsg_errno(nlh);
-		if (b->ack[i] > 0)
-			proto_err(oc, "%s: positive error %d", b->label[i], b->ack[i]);
-		return;
-	}
-	proto_err(oc, "answer with unknown seq %u type %#x", nlh->nlmsg_seq,
-		  nlh->nlmsg_type);
 }
 
 /*
@@ -942,12 +683,13 @@ static void exchange_once(struct fz *fz, struct batch *b, uint8_t family,
 	memset(oc, 0, sizeof(*oc));
 	memset(d, 0, sizeof(*d));
 	if (b)
-		nl_send(fz, mnl_nlmsg_batch_head(b->mb), mnl_nlmsg_batch_size(b->mb));
+		nl_send(&fz->nl, mnl_nlmsg_batch_head(b->mb), mnl_nlmsg_batch_size(b->mb));
 	send_queries(fz, family, &tseq, &dseq);
 
 	while (!ddone) {
-		ssize_t n = mnl_socket_recvfrom(fz->nl, fz->rbuf, fz->rbuf_len);
+		ssize_t n = mnl_socket_recvfrom(fz->nl.sock, fz->nl.rbuf, fz->nl.rbuf_len);
 		const struct nlmsghdr *nlh;
+		const char *why;
 		int len;
 
 		if (n < 0) {
@@ -959,9 +701,9 @@ static void exchange_once(struct fz *fz, struct batch *b, uint8_t family,
 			return;		/* timeout: the kernel never answered */
 		}
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)fz->rbuf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)fz->nl.rbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			if (nlh->nlmsg_pid != fz->portid && nlh->nlmsg_pid != 0)
+			if (nlh->nlmsg_pid != fz->nl.portid && nlh->nlmsg_pid != 0)
 				continue;
 			if (nlh->nlmsg_seq == tseq) {
 				if (nlh->nlmsg_type == NLMSG_ERROR) {
@@ -991,7 +733,9 @@ static void exchange_once(struct fz *fz, struct batch *b, uint8_t family,
 			    nlh->nlmsg_seq <= b->seq[b->n ? b->n - 1 : 0]) {
 				if (tdone)
 					proto_err(oc, "batch answer after the queries");
-				batch_answer(b, nlh, oc);
+				why = batch_answer(b, nlh);
+				if (why)
+					proto_err(oc, "%s", why);
 				continue;
 			}
 			proto_err(oc, "stray message seq %u type %#x",
@@ -2090,7 +1834,7 @@ static void build_phase(struct fz *fz, const struct casespec *cs, const struct p
 {
 	int i;
 
-	batch_start(fz, cs->fam->nfproto);
+	batch_start(&fz->nl, cs->fam->nfproto);
 	for (i = 0; i < ph->nops; i++) {
 		const struct op *op = &ph->ops[i];
 		uint64_t handle;
@@ -2100,16 +1844,16 @@ static void build_phase(struct fz *fz, const struct casespec *cs, const struct p
 			 (1ULL << 40) + op->ch : in->ch[op->ch].rules[op->ref].handle;
 		switch (op->k) {
 		case O_TABLE:
-			put_table(fz, false);
+			put_ftable(fz, false);
 			break;
 		case O_DELTABLE:
-			put_table(fz, true);
+			put_ftable(fz, true);
 			break;
 		case O_BASE:
-			put_chain(fz, op->ch, &cs->hook);
+			put_fchain(fz, op->ch, &cs->hook);
 			break;
 		case O_CHAIN:
-			put_chain(fz, op->ch, NULL);
+			put_fchain(fz, op->ch, NULL);
 			break;
 		case O_RULE:
 			put_rule(fz, op->ch, op->rs, 0, op->rule_id);
@@ -2125,7 +1869,7 @@ static void build_phase(struct fz *fz, const struct casespec *cs, const struct p
 			break;
 		}
 	}
-	batch_end(fz);
+	batch_end(&fz->nl);
 }
 
 static bool dexpr_equal(const struct dexpr *want, const struct dexpr *got)
@@ -2287,7 +2031,7 @@ static bool run_phase(struct fz *fz, const struct casespec *cs, int p, struct ms
 
 	v = model_phase(cs, &cs->ph[p], s, &next, &experr, &quirk);
 	build_phase(fz, cs, &cs->ph[p], s);
-	exchange(fz, fz->b, cs->fam->nfproto, &oc, &d);
+	exchange(fz, fz->nl.b, cs->fam->nfproto, &oc, &d);
 	if (!oc.proto && d.intr)		/* raced with nothing? dump again */
 		exchange(fz, NULL, cs->fam->nfproto, &oc, &d);
 
@@ -2351,10 +2095,10 @@ static void cleanup(struct fz *fz, const struct casespec *cs)
 	exchange(fz, NULL, cs->fam->nfproto, &oc, &d);
 	if (!d.table)
 		return;
-	batch_start(fz, cs->fam->nfproto);
-	put_table(fz, true);
-	batch_end(fz);
-	exchange(fz, fz->b, cs->fam->nfproto, &oc, &d);
+	batch_start(&fz->nl, cs->fam->nfproto);
+	put_ftable(fz, true);
+	batch_end(&fz->nl);
+	exchange(fz, fz->nl.b, cs->fam->nfproto, &oc, &d);
 	if (oc.proto || oc.err || d.table) {
 		fail(fz, F_CLEANUP, "DELTABLE: %s %s%s", errname(oc.err), oc.why,
 		     d.table ? " (table still there)" : "");
@@ -2416,20 +2160,20 @@ static int probe_rule(struct fz *fz, const struct hookdef *hook, struct rulespec
 	struct dump d;
 	int err;
 
-	batch_start(fz, NFPROTO_INET);
-	put_table(fz, false);
-	put_chain(fz, CH_B, hook);
+	batch_start(&fz->nl, NFPROTO_INET);
+	put_ftable(fz, false);
+	put_fchain(fz, CH_B, hook);
 	put_rule(fz, CH_B, rs, 0, 0);
-	batch_end(fz);
-	exchange(fz, fz->b, NFPROTO_INET, &oc, &d);
+	batch_end(&fz->nl);
+	exchange(fz, fz->nl.b, NFPROTO_INET, &oc, &d);
 	if (oc.proto)
 		die("probe: %s", oc.why);
 	err = oc.err;
 	if (d.table) {
-		batch_start(fz, NFPROTO_INET);
-		put_table(fz, true);
-		batch_end(fz);
-		exchange(fz, fz->b, NFPROTO_INET, &oc, &d);
+		batch_start(&fz->nl, NFPROTO_INET);
+		put_ftable(fz, true);
+		batch_end(&fz->nl);
+		exchange(fz, fz->nl.b, NFPROTO_INET, &oc, &d);
 		if (oc.proto || oc.err)
 			die("probe: cannot delete the probe table: %s",
 			    oc.proto ? oc.why : errname(oc.err));
@@ -2866,15 +2610,12 @@ int main(int argc, char **argv)
 		die("refusing to fuzz the initial network namespace: use `unshare -n`, `unshare -Urn` or `ip netns exec` (or --allow-init-netns)");
 	if (fz.o.cgroupns_depth >= 0)
 		cgroupns_enter(&fz, fz.o.cgroupns_depth);
-	fz.b = calloc(1, sizeof(*fz.b));
-	if (!fz.b)
-		die("out of memory");
 	if (fz.o.log_path) {
 		fz.log = fopen(fz.o.log_path, "w");
 		if (!fz.log)
 			die("%s: %m", fz.o.log_path);
 	}
-	nl_open(&fz);
+	nl_open(&fz.nl, 60);
 	probe_kernel(&fz);
 	for (k = TK_TPROXY; k < TK_NUM; k++) {
 		if (!(fz.o.exprs & (1U << k)))
@@ -2903,7 +2644,7 @@ int main(int argc, char **argv)
 	report(&fz, now() - t0);
 	if (fz.log && fclose(fz.log))
 		die("%s: %m", fz.o.log_path);
-	mnl_socket_close(fz.nl);
+	nl_close(&fz.nl);
 	cgroupns_leave();
 	return fz.st.failed_cases ? EXIT_FAILED : 0;
 }
