@@ -246,10 +246,12 @@ lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 # script is skipped when it cannot be built.
 nfnl_tool()
 {
-	local name=$1 src bin var out
+	local name=$1 src dir bin var out
 	src=$(cd "$SELFTEST_DIR/../tools/nfnl-fuzz" && pwd)
-	bin=$(cd "$SELFTEST_DIR/.." && pwd)/build/tools/$name
-	if [ ! -x "$bin" ] || [ -n "$(find "$src" \( -name '*.[ch]' -o -name Makefile \) -newer "$bin" -print -quit)" ]; then
+	dir=$(cd "$SELFTEST_DIR/.." && pwd)/build/tools
+	bin=$dir/$name
+	# make -q: is the binary up to date with what it is built from?
+	if [ ! -x "$bin" ] || ! make -q -C "$src" O="$dir" "$bin" > /dev/null 2>&1; then
 		log "building $name (make tools was not run, or is stale)"
 		if ! out=$(make -s -C "$src" O="$TMPD/tools" 2>&1); then
 			echo "$out" | indent
