@@ -37,7 +37,9 @@ if [ -d /sys/module/nftp_core ]; then
 	# IPv6 local-route needs IP6SKB_MULTIPATH (kmod/compat.h): 6.1 on
 	probe_ns=""
 	setup_ns probe_ns
-	if ! ip netns exec "$probe_ns" "$NFNL_RAW" --table probe_lr --table-family ip6 \
+	if [ ! -e /proc/net/if_inet6 ]; then
+		log "no IPv6 in $(uname -r): no inet or ip6 tables (the fuzzer probes its table families)"
+	elif ! ip netns exec "$probe_ns" "$NFNL_RAW" --table probe_lr --table-family ip6 \
 		--tproxy-family ip6 --port 1080 --tproxy-flags 2 > /dev/null 2>&1; then
 		log "tproxy local-route for IPv6 is refused on $(uname -r) (fuzzed as refused: --no-local-route6)"
 		model+=(--no-local-route6)
@@ -99,7 +101,7 @@ run_fuzz()
 		return 1
 	fi
 	pass "$desc: $(grep -m1 -o '[0-9]* cases in [0-9.]* s ([0-9]* cases/s)' <<< "$out")"
-	sed -n '/^outcomes by errno/,/^RESULT/p' <<< "$out" | indent
+	sed -n -e '/^nfnl-fuzz: table families/p' -e '/^outcomes by errno/,/^RESULT/p' <<< "$out" | indent
 	return 0
 }
 

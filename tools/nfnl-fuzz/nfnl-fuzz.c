@@ -12,8 +12,8 @@
  * loads may or may not be fed by immediate/meta/payload stores earlier in
  * the rule.
  *
- * A model of the kernel (upstream's rules, see shared/notes/upstream.md,
- * and the netlink attribute parser) says for every batch whether it must
+ * A model of the kernel (upstream's rules, net/netfilter/nft_tproxy.c and
+ * nft_socket.c, and the netlink attribute parser) says for every batch whether it must
  * be accepted, must be rejected, or may be either, and what the rules must
  * dump back as.  Every message must get exactly one answer; after every
  * batch the table is dumped (NFT_MSG_GETTABLE + GETRULE) and compared with
@@ -132,7 +132,7 @@ struct famdef {
 	const char *name;
 	uint8_t nfproto;
 	unsigned int weight;
-	bool supported;			/* nf_tables has tables of it */
+	bool supported;			/* nf_tables has tables of it (probed) */
 	const struct hookdef *hooks;
 	unsigned int nhooks;
 };
@@ -155,7 +155,7 @@ static const struct hookdef ip_hooks[] = {
 static const struct hookdef netdev_hooks[] = { { "ingress", 0, true } };
 static const struct hookdef arp_hooks[] = { { "input", 0, false }, { "output", 1, false } };
 
-static const struct famdef families[] = {
+static struct famdef families[] = {
 	{ "inet", NFPROTO_INET, 28, true, inet_hooks, ARRAY_SIZE(inet_hooks) },
 	{ "ip", NFPROTO_IPV4, 22, true, ip_hooks, ARRAY_SIZE(ip_hooks) },
 	{ "ip6", NFPROTO_IPV6, 22, true, ip_hooks, ARRAY_SIZE(ip_hooks) },
@@ -407,6 +407,7 @@ struct fz {
 	struct stats st;
 	FILE *log;
 	bool reg_init;			/* the kernel refuses uninitialised loads */
+	uint8_t pfam;			/* the probes' table family */
 	uint32_t pmax[TK_NUM];		/* attributes with a policy maximum */
 	uint32_t pmaxv[TK_NUM][4];	/* that maximum: 255, or NFT_REG32_MAX */
 	bool have[TK_NUM];
@@ -2153,32 +2154,70 @@ static void run_case(struct fz *fz, uint64_t id)
 
 /* ------------------------------------------------------------------ probes */
 
-/* one rule in a fresh inet table; returns 0 or the errno */
-static int probe_rule(struct fz *fz, const struct hookdef *hook, struct rulespec *rs)
+/*
+ * A fresh table of the family and, with rs, a base chain at hook holding
+ * that rule; returns 0 or the errno.
+ */
+static int probe_batch(struct fz *fz, uint8_t family, const struct hookdef *hook,
+		       const struct rulespec *rs)
 {
 	struct outcome oc;
 	struct dump d;
 	int err;
 
-	batch_start(&fz->nl, NFPROTO_INET);
+	batch_start(&fz->nl, family);
 	put_ftable(fz, false);
-	put_fchain(fz, CH_B, hook);
-	put_rule(fz, CH_B, rs, 0, 0);
+	if (rs) {
+		put_fchain(fz, CH_B, hook);
+		put_rule(fz, CH_B, rs, 0, 0);
+	}
 	batch_end(&fz->nl);
-	exchange(fz, fz->nl.b, NFPROTO_INET, &oc, &d);
+	exchange(fz, fz->nl.b, family, &oc, &d);
 	if (oc.proto)
 		die("probe: %s", oc.why);
 	err = oc.err;
 	if (d.table) {
-		batch_start(&fz->nl, NFPROTO_INET);
+		batch_start(&fz->nl, family);
 		put_ftable(fz, true);
 		batch_end(&fz->nl);
-		exchange(fz, fz->nl.b, NFPROTO_INET, &oc, &d);
+		exchange(fz, fz->nl.b, family, &oc, &d);
 		if (oc.proto || oc.err)
 			die("probe: cannot delete the probe table: %s",
 			    oc.proto ? oc.why : errname(oc.err));
 	}
 	return err;
+}
+
+/* one rule in a fresh table of the probe family (inet, else ip) */
+static int probe_rule(struct fz *fz, const struct hookdef *hook, const struct rulespec *rs)
+{
+	return probe_batch(fz, fz->pfam, hook, rs);
+}
+
+/*
+ * Which table families this kernel has: a kernel built without IPv6 has
+ * no inet or ip6 tables (NF_TABLES_INET/IPV6), one may lack bridge, netdev
+ * or arp.  nf_tables refuses a table of a family it lacks with EOPNOTSUPP,
+ * as it does the garbage families; the model then expects that.
+ */
+static void probe_families(struct fz *fz)
+{
+	struct famdef *f;
+	int err;
+
+	for (f = families; f < families + ARRAY_SIZE(families); f++) {
+		if (!f->supported)
+			continue;
+		err = probe_batch(fz, f->nfproto, NULL, NULL);
+		if (err == EPERM)
+			die("EPERM from nf_tables: run as root in a netns or in `unshare -Urn`");
+		if (err && err != EOPNOTSUPP)
+			die("probe: a table of family %s: %s", f->name, errname(err));
+		f->supported = !err;
+	}
+	fz->pfam = families[0].supported ? NFPROTO_INET : NFPROTO_IPV4;
+	if (!families[1].supported)
+		die("probe: this kernel has no ip tables");
 }
 
 /* a target with plain attributes 1..n = vals (no mutation) */
@@ -2240,6 +2279,8 @@ static void probe_kernel(struct fz *fz)
 	struct rulespec rs;
 	int err;
 
+	probe_families(fz);
+
 	/* a tproxy port load from a register nothing stored into */
 	probe_target(&rs, TK_TPROXY, tp_types, tp_vals, 2);
 	err = probe_rule(fz, &pre, &rs);
@@ -2254,7 +2295,7 @@ static void probe_kernel(struct fz *fz)
 	} else if (err == ENOENT) {
 		fz->have[TK_TPROXY] = false;
 	} else {
-		die("probe: tproxy rule in inet prerouting: %s", errname(err));
+		die("probe: tproxy rule in prerouting: %s", errname(err));
 	}
 
 	/* the same with the register filled: must pass */
@@ -2631,6 +2672,11 @@ int main(int argc, char **argv)
 	       ", expr %s, model %s, unset-register loads %s, policy max tproxy %#x socket %#x\n",
 	       fz.o.seed, fz.o.cases, fz.o.start, exprs_name(fz.o.exprs),
 	       model, unset_loads, fz.pmax[TK_TPROXY], fz.pmax[TK_SOCKET]);
+	printf("nfnl-fuzz: table families of this kernel:");
+	for (k = 0; k < (int)ARRAY_SIZE(families) && families[k].nhooks; k++)
+		if (families[k].supported)
+			printf(" %s", families[k].name);
+	printf("\n");
 
 	t0 = last = now();
 	for (i = 0; i < fz.o.cases; i++) {
