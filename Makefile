@@ -11,6 +11,8 @@
 # make check-matrix                        suite on every supported kernel
 # make check-nointree                      suite on a 6.1 kernel built
 #                                          without the in-tree tproxy/socket
+# make check-noipv6                        netlink fuzzer on that kernel
+#                                          built without IPv6 too
 # make kconfig-check                       build against trees without the
 #                                          in-tree modules, IPv6, cgroups,
 #                                          conntrack (no kernel built)
@@ -47,7 +49,7 @@ B := build/$(KVER)-$(shell realpath $(KDIR) | sha256sum | cut -c1-8)
 endif
 
 .PHONY: all modules deps builddir check check-matrix check-debug check-nointree \
-	kconfig-check lint userspace tools load demo install uninstall \
+	check-noipv6 kconfig-check lint userspace tools load demo install uninstall \
 	install-tools uninstall-tools clean fuzz-tool fuzz
 
 all: modules
@@ -105,6 +107,12 @@ check-debug:
 check-nointree:
 	scripts/debug-kernel.sh --flavour no-intree
 	scripts/check.sh --kernel-dir build/kernel-no-intree
+
+# the netlink fuzzer on that kernel without IPv6: no inet or ip6 tables,
+# which the fuzzer's model probes (the rest of the suite needs IPv6)
+check-noipv6:
+	scripts/debug-kernel.sh --flavour no-ipv6
+	scripts/check.sh --kernel-dir build/kernel-no-ipv6 nft_fuzz_netlink.sh
 
 # the modules against 6.1 trees configured without the in-tree
 # tproxy/socket, IPv6, cgroups, socket cgroup data, conntrack

@@ -10,6 +10,8 @@
 # --flavour no-intree: instead, a kernel without the in-tree tproxy/socket
 # expressions (scripts/kconfig/no-intree.config), the kernel a user of
 # ours has, into build/kernel-no-intree/.
+# --flavour no-ipv6: that kernel without IPv6 (scripts/kconfig/no-ipv6.config:
+# no inet or ip6 tables either), a router's, into build/kernel-no-ipv6/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):
 #   src/                 the configured and built source tree: our modules
@@ -55,7 +57,11 @@ no-intree)
 	out=$top/build/kernel-no-intree
 	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
 		"$top/scripts/kconfig/no-intree.config") ;;
-*) die "unknown flavour $flavour (debug, no-intree)" ;;
+no-ipv6)
+	out=$top/build/kernel-no-ipv6
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/kconfig/no-intree.config" "$top/scripts/kconfig/no-ipv6.config") ;;
+*) die "unknown flavour $flavour (debug, no-intree, no-ipv6)" ;;
 esac
 
 # ---------------------------------------------------------------- packages
