@@ -26,7 +26,6 @@ lib_begin nfnl-fuzz nfnl-raw
 
 CASES=${NFTP_FUZZ_CASES:-3000}
 SEED=${NFTP_FUZZ_SEED:-20250101}
-FUZZ=$NFNL_FUZZ
 
 checktool "unshare --help" "create namespaces without unshare"
 
@@ -90,7 +89,7 @@ run_fuzz()
 {
 	local desc=$1 logf=$2 out rc=0
 	shift 2
-	out=$("$@" "$FUZZ" "${args[@]}" --log "$logf" 2>&1) || rc=$?
+	out=$("$@" "$NFNL_FUZZ" "${args[@]}" --log "$logf" 2>&1) || rc=$?
 	if [ "$rc" -eq "$ksft_skip" ]; then
 		echo "$out" | indent
 		skip_all "$desc: the kernel has no tproxy/socket expression"

@@ -13,9 +13,9 @@
  * the rule.
  *
  * A model of the kernel (upstream's rules, net/netfilter/nft_tproxy.c and
- * nft_socket.c, and the netlink attribute parser) says for every batch whether it must
- * be accepted, must be rejected, or may be either, and what the rules must
- * dump back as.  Every message must get exactly one answer; after every
+ * nft_socket.c, and the netlink attribute parser) says for every batch
+ * whether it must be accepted, must be rejected, or may be either, and
+ * what the rules must dump back as.  Every message must get exactly one answer; after every
  * batch the table is dumped (NFT_MSG_GETTABLE + GETRULE) and compared with
  * the model: an accepted batch must have made exactly the modelled rules
  * (tproxy/socket attributes included), a rejected one must have changed
@@ -60,7 +60,6 @@
 #define MAX_EXPR_ATTR	NFTA_TPROXY_NFTP_FLAGS	/* the highest type we model */
 #define NLA_TYPE_MASK_	0x3fff	/* ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) */
 #define NLA_F_BYTEORDER	0x4000
-
 
 /* ------------------------------------------------------------------ rng */
 
@@ -450,10 +449,9 @@ static void put_ftable(struct fz *fz, bool del)
 
 static void put_fchain(struct fz *fz, int ch, const struct hookdef *hook)
 {
-	struct nfnl_hook h = { .num = hook ? hook->num : 0, .dev = "lo" };
+	struct nfnl_hook h = { .num = hook ? hook->num : 0,
+			       .dev = hook && hook->dev ? "lo" : NULL };
 
-	if (hook && !hook->dev)
-		h.dev = NULL;
 	put_chain(&fz->nl, TABLE_NAME, chain_name[ch], hook ? &h : NULL);
 }
 
@@ -540,25 +538,14 @@ static void send_queries(struct fz *fz, uint8_t family, uint32_t *tseq, uint32_t
 {
 	char buf[512];
 	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = *tseq = ++fz->nl.seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = family;
-	nfg->version = NFNETLINK_V0;
+	nlh = nl_request(&fz->nl, buf, NFT_MSG_GETTABLE, NLM_F_REQUEST | NLM_F_ACK, family);
+	*tseq = nlh->nlmsg_seq;
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, TABLE_NAME);
 	nl_send(&fz->nl, buf, nlh->nlmsg_len);
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = *dseq = ++fz->nl.seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = family;
-	nfg->version = NFNETLINK_V0;
+	nlh = nl_request(&fz->nl, buf, NFT_MSG_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, family);
+	*dseq = nlh->nlmsg_seq;
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, TABLE_NAME);
 	nl_send(&fz->nl, buf, nlh->nlmsg_len);
 }

@@ -110,25 +110,33 @@ static long num(const char *s, const char *opt)
 	return v;
 }
 
+/* the value of the name s in the table t: true and *val, or false */
+static bool find(const struct named *t, const char *s, long *val)
+{
+	for (; t->name; t++) {
+		if (!strcmp(t->name, s)) {
+			*val = t->val;
+			return true;
+		}
+	}
+	return false;
+}
+
 static long lookup(const struct named *t, const char *s, const char *opt)
 {
-	const struct named *n;
+	long v;
 
-	for (n = t; n->name; n++)
-		if (!strcmp(n->name, s))
-			return n->val;
-	die("%s: unknown value '%s'", opt, s);
+	if (!find(t, s, &v))
+		die("%s: unknown value '%s'", opt, s);
+	return v;
 }
 
 /* a name of the table, or a number */
 static long lookup_num(const struct named *t, const char *s, const char *opt)
 {
-	const struct named *n;
+	long v;
 
-	for (n = t; n->name; n++)
-		if (!strcmp(n->name, s))
-			return n->val;
-	return num(s, opt);
+	return find(t, s, &v) ? v : num(s, opt);
 }
 
 /* would the kernel accept a load/store of len bytes at register reg? */
@@ -145,18 +153,18 @@ static bool reg_ok(long reg, unsigned int len)
 	return off + len <= 80;
 }
 
-static uint32_t hooknum(const struct args *a)
+static uint32_t hooknum(const char *family, const char *hook)
 {
 	const struct named *t = ip_hooks;
+	long v;
 
-	if (!strcmp(a->table_family, "arp"))
+	if (!strcmp(family, "arp"))
 		t = arp_hooks;
-	else if (!strcmp(a->table_family, "netdev"))
+	else if (!strcmp(family, "netdev"))
 		t = netdev_hooks;
-	for (; t->name; t++)
-		if (!strcmp(t->name, a->hook))
-			return (uint32_t)t->val;
-	die("hook %s does not exist for family %s", a->hook, a->table_family);
+	if (!find(t, hook, &v))
+		die("hook %s does not exist for family %s", hook, family);
+	return (uint32_t)v;
 }
 
 /* meta nfproto, meta l4proto, th dport: the rule's matches */
@@ -202,7 +210,6 @@ static void put_socket(struct nlmsghdr *nlh, const struct args *a)
 	long key = lookup_num(socket_keys, a->socket_key, "--socket-key");
 	long len = 0;
 	uint64_t value = (uint64_t)a->socket_value;
-	const struct named *n;
 
 	elem = expr_start(nlh, "socket");
 	data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
@@ -220,9 +227,7 @@ static void put_socket(struct nlmsghdr *nlh, const struct args *a)
 	 * as nothing): `socket KEY 0`, or --socket-value.  Host byte order,
 	 * as the kernel stores the key.
 	 */
-	for (n = socket_key_len; n->name; n++)
-		if (!strcmp(n->name, a->socket_key))
-			len = n->val;
+	find(socket_key_len, a->socket_key, &len);
 	if (len && a->socket_dreg != NONE && reg_ok(a->socket_dreg, (unsigned int)len)) {
 		if (len == 1) {
 			uint8_t v8 = (uint8_t)value;
@@ -319,12 +324,11 @@ static void build(struct nfnl *nl, const struct args *a)
 		put_table(nl, a->table, false);
 		if (a->jump_from) {
 			put_chain(nl, a->table, "inner", NULL);
-			hook.num = hooknum(&(struct args){ .table_family = a->table_family,
-							   .hook = a->jump_from });
+			hook.num = hooknum(a->table_family, a->jump_from);
 			put_chain(nl, a->table, "outer", &hook);
 			chain = "inner";
 		} else {
-			hook.num = hooknum(a);
+			hook.num = hooknum(a->table_family, a->hook);
 			put_chain(nl, a->table, a->chain, &hook);
 		}
 	}

@@ -120,13 +120,14 @@ static void nlmsg_ext_msg(const struct nlmsghdr *nlh, char *buf, size_t size)
 
 /* ------------------------------------------------------------------ batches */
 
-static struct nlmsghdr *put_nfnl_header(struct nfnl *nl, uint16_t type, uint16_t flags,
-					uint8_t family, uint16_t res_id)
+/* an nfnetlink header at buf, with the socket's next sequence number */
+static struct nlmsghdr *put_nfnl_header(struct nfnl *nl, void *buf, uint16_t type,
+					uint16_t flags, uint8_t family, uint16_t res_id)
 {
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 
-	nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(nl->b->mb));
+	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = flags;
 	nlh->nlmsg_seq = ++nl->seq;
@@ -135,6 +136,14 @@ static struct nlmsghdr *put_nfnl_header(struct nfnl *nl, uint16_t type, uint16_t
 	nfg->version = NFNETLINK_V0;
 	nfg->res_id = htons(res_id);
 	return nlh;
+}
+
+/* an nf_tables request of its own (no batch) in buf, to fill and nl_send */
+struct nlmsghdr *nl_request(struct nfnl *nl, void *buf, uint16_t type, uint16_t flags,
+			    uint8_t family)
+{
+	return put_nfnl_header(nl, buf, (NFNL_SUBSYS_NFTABLES << 8) | type, flags,
+			       family, 0);
 }
 
 void batch_start(struct nfnl *nl, uint8_t family)
@@ -147,7 +156,8 @@ void batch_start(struct nfnl *nl, uint8_t family)
 	b->family = family;
 	b->n = 0;
 	b->commit_err = 0;
-	b->begin_seq = put_nfnl_header(nl, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST,
+	b->begin_seq = put_nfnl_header(nl, mnl_nlmsg_batch_current(b->mb),
+				       NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST,
 				       AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_seq;
 	batch_msg_done(nl);
 }
@@ -160,8 +170,8 @@ struct nlmsghdr *batch_msg(struct nfnl *nl, uint16_t type, uint16_t flags,
 
 	if (b->n >= MAX_MSGS)
 		die("internal: batch too long");
-	nlh = put_nfnl_header(nl, (NFNL_SUBSYS_NFTABLES << 8) | type,
-			      NLM_F_REQUEST | NLM_F_ACK | flags, b->family, 0);
+	nlh = nl_request(nl, mnl_nlmsg_batch_current(b->mb), type,
+			 NLM_F_REQUEST | NLM_F_ACK | flags, b->family);
 	b->seq[b->n] = nlh->nlmsg_seq;
 	b->ack[b->n] = 1;
 	b->ack_msg[b->n][0] = '\0';
@@ -178,8 +188,8 @@ void batch_msg_done(struct nfnl *nl)
 
 void batch_end(struct nfnl *nl)
 {
-	put_nfnl_header(nl, NFNL_MSG_BATCH_END, NLM_F_REQUEST, AF_UNSPEC,
-			NFNL_SUBSYS_NFTABLES);
+	put_nfnl_header(nl, mnl_nlmsg_batch_current(nl->b->mb), NFNL_MSG_BATCH_END,
+			NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
 	batch_msg_done(nl);
 }
 
@@ -235,19 +245,13 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 	struct batch *b = nl->b;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
 	uint32_t sync;
 	bool done = false;
 	int i;
 
 	nl_send(nl, mnl_nlmsg_batch_head(b->mb), mnl_nlmsg_batch_size(b->mb));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = sync = ++nl->seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
+	nlh = nl_request(nl, buf, NFT_MSG_GETGEN, NLM_F_REQUEST | NLM_F_ACK, AF_UNSPEC);
+	sync = nlh->nlmsg_seq;
 	nl_send(nl, buf, nlh->nlmsg_len);
 
 	while (!done) {

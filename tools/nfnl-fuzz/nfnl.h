@@ -53,6 +53,8 @@ void nl_open(struct nfnl *nl, unsigned int timeout_s);
 void nl_close(struct nfnl *nl);
 void nl_send(struct nfnl *nl, const void *buf, size_t len);
 int nlmsg_errno(const struct nlmsghdr *nlh);
+struct nlmsghdr *nl_request(struct nfnl *nl, void *buf, uint16_t type, uint16_t flags,
+			    uint8_t family);
 
 /* batch building */
 void batch_start(struct nfnl *nl, uint8_t family);
