@@ -33,9 +33,10 @@ IO_TIMEOUT=${IO_TIMEOUT:-5}
 PEER_LIFETIME=${PEER_LIFETIME:-$((${NFTP_TEST_TIMEOUT:-300} + 300))}
 
 SELFTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The python helpers (tproxy_peer.py, sk_blast.py, pktfuzz.py) need only the standard library: -S (no site module) saves
-# 0.15-0.2 s of each start under TCG, and pyrun, which imports them,
-# their compile (up to 0.5 s: see pyrun).  "${PYRUN[@]}" NAME ARGS...
+# The python helpers (tproxy_peer.py, sk_blast.py, pktfuzz.py) need only
+# the standard library: -S (no site module) saves 0.15-0.2 s of each start
+# under TCG, and pyrun, which imports them, their compile (up to 0.5 s: see
+# pyrun).  "${PYRUN[@]}" NAME ARGS...
 PYRUN=("$PYTHON" -S "$SELFTEST_DIR/pyrun")
 
 ret=$ksft_pass
@@ -241,9 +242,9 @@ lib_cleanup()
 lib_interrupted() { echo "FAIL: interrupted"; exit "$ksft_fail"; }
 
 # nfnl_tool NAME: NFNL_RAW or NFNL_FUZZ, the path of tools/nfnl-fuzz's
-# nfnl-raw or nfnl-fuzz: the binary `make tools` built, unless a source is
-# newer; then a private build (the VM's root is a writable overlay).  The
-# script is skipped when it cannot be built.
+# nfnl-raw or nfnl-fuzz: the binary `make tools` built, unless make says
+# it is out of date; then a private build (the VM's root is a writable
+# overlay).  The script is skipped when it cannot be built.
 nfnl_tool()
 {
 	local name=$1 src dir bin var out
