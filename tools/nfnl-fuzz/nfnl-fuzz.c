@@ -107,7 +107,7 @@ struct opts {
 	unsigned int exprs;		/* bit per enum tkind */
 	const char *log_path;
 	bool in_tree;			/* model upstream's u8 truncation */
-	bool no_cgroupv2;		/* in-tree before 5.13: no cgroupv2 key */
+	bool no_cgroupv2;		/* the cgroupv2 key is refused */
 	bool no_socket_output;		/* in-tree before 5.18: socket not in output */
 	bool no_local_route6;		/* ours before 6.1: local-route IPv4 only */
 	int reg_init_check;		/* -1 probe, 0 no, 1 yes */
@@ -1372,9 +1372,13 @@ static int model_socket(const struct fz *fz, struct rulespec *rs, uint8_t tf)
 	struct tbm tb;
 	int err;
 
-	/* before 5.13 the policy ended at DREG: a LEVEL attribute is ignored */
+	/*
+	 * In-tree before 5.13 the policy ended at DREG: a LEVEL attribute is
+	 * ignored.  Ours parses it even where the kernel keeps no cgroup in
+	 * sockets and the key is refused.
+	 */
 	known = 1U << NFTA_SOCKET_KEY | 1U << NFTA_SOCKET_DREG;
-	if (!fz->o.no_cgroupv2)
+	if (!fz->o.no_cgroupv2 || !fz->o.in_tree)
 		known |= 1U << NFTA_SOCKET_LEVEL;
 	model_parse(rs, known, fz->pmax[TK_SOCKET], fz->pmaxv[TK_SOCKET], &tb);
 	if (tb.err)
@@ -2475,7 +2479,8 @@ static void usage(FILE *f)
 "  --log FILE          one line per case: id, description, outcome\n"
 "  --in-tree           model upstream's u8 truncation of the tproxy family and\n"
 "                      the socket key (the in-tree modules accept 0x102 as 2)\n"
-"  --no-cgroupv2       the socket module has no cgroupv2 key (in-tree, < 5.13)\n"
+"  --no-cgroupv2       the socket module refuses the cgroupv2 key: in-tree\n"
+"                      before 5.13, or a kernel whose sockets carry no cgroup\n"
 "  --no-socket-output  socket is refused in output chains (in-tree, < 5.18)\n"
 "  --no-local-route6   tproxy local-route is refused but for IPv4 (ours, < 6.1)\n"
 "  --reg-init-check yes|no|auto  loads from unset registers refused? (auto: probe)\n"
