@@ -76,6 +76,36 @@ ref_lacks()
 	return 1
 }
 
+# A kernel built without CONFIG_SOCK_CGROUP_DATA (no cgroup BPF, net_prio
+# or net_cls) keeps no cgroup in its sockets: `socket cgroupv2` cannot
+# work there, and every module must refuse it with EOPNOTSUPP.  Only a
+# kernel with it has cgroup_sk_alloc(); without kallsyms, assume it has.
+kernel_has_sock_cgroup()
+{
+	[ -r /proc/kallsyms ] || return 0
+	grep -qw cgroup_sk_alloc /proc/kallsyms
+}
+
+# Usage: if sock_cgroup_lacks "desc" "$refusal_text"; then skip-the-case; fi
+# Prints "N/A (kernel): desc" and returns 0 when this kernel keeps no cgroup
+# in sockets and the refusal is EOPNOTSUPP (selftests/run.sh counts the
+# line, in neither mode as a failure); a refusal for any other reason, or
+# on any other kernel, is the caller's failure.
+sock_cgroup_lacks()
+{
+	kernel_has_sock_cgroup && return 1
+	grep -q "Operation not supported\|EOPNOTSUPP" <<< "$2" || return 1
+	echo "N/A (kernel): $1 (refused with EOPNOTSUPP: $(uname -r) keeps no cgroup in sockets)"
+}
+
+# sock_cgroup_taken: call when a socket cgroupv2 rule was accepted; on a
+# kernel whose sockets carry no cgroup that is a failure
+sock_cgroup_taken()
+{
+	kernel_has_sock_cgroup ||
+		fail "socket cgroupv2 accepted, but $(uname -r) keeps no cgroup in sockets"
+}
+
 # The upstream version of the running kernel, X.Y.Z: Debian's release
 # string says 5.10.0-32, its /proc/version "Debian 5.10.223-1".
 kernel_version()

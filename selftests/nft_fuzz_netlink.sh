@@ -43,6 +43,16 @@ if [ -d /sys/module/nftp_core ]; then
 		log "tproxy local-route for IPv6 is refused on $(uname -r) (fuzzed as refused: --no-local-route6)"
 		model+=(--no-local-route6)
 	fi
+	if ! kernel_has_sock_cgroup; then
+		out=$(ip netns exec "$probe_ns" "$NFNL_RAW" --table probe_cg --table-family ip \
+			--hook prerouting --socket-key cgroupv2 --socket-level 1 2>&1) || true
+		if sock_cgroup_lacks "socket cgroupv2, fuzzed as refused (--no-cgroupv2)" "$out"; then
+			model+=(--no-cgroupv2)
+		else
+			fail "socket cgroupv2 without socket cgroup data: not EOPNOTSUPP"
+			echo "$out" | indent
+		fi
+	fi
 	cleanup_all_ns
 else
 	log "modules: in-tree (no nftp_core): --in-tree model"

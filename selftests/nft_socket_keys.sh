@@ -162,13 +162,17 @@ if ! try_load; then
 	loaded=0
 	err=$(head -n 3 "$TMPD/last_load.err")
 	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 try_load; then
-		ref_lacks "socket cgroupv2 (ruleset refused: $err)" 1 || { fail "ruleset with socket cgroupv2 refused"; echo "$err" | indent; exit "$ret"; }
+		ref_lacks "socket cgroupv2 (ruleset refused: $err)" 1 ||
+			sock_cgroup_lacks "socket cgroupv2" "$err" ||
+			{ fail "ruleset with socket cgroupv2 refused"; echo "$err" | indent; exit "$ret"; }
 		HAVE_CG=0
 	elif HAVE_CG=0 HAVE_OUT=0 try_load; then
 		ref_lacks "socket in output chains (ruleset refused: $err)" 1 || { fail "ruleset with socket in output refused"; echo "$err" | indent; exit "$ret"; }
 		HAVE_OUT=0
 		if [ "$HAVE_CG" = 1 ] && ! HAVE_OUT=0 try_load; then
-			ref_lacks "socket cgroupv2 (ruleset refused)" 1
+			ref_lacks "socket cgroupv2 (ruleset refused)" 1 ||
+				sock_cgroup_lacks "socket cgroupv2" "$(cat "$TMPD/last_load.err")" ||
+				{ fail "ruleset with socket cgroupv2 refused"; indent < "$TMPD/last_load.err"; exit "$ret"; }
 			HAVE_CG=0
 		fi
 	else
@@ -182,6 +186,7 @@ if [ "$loaded" = 0 ] && ! try_load; then
 	indent < "$TMPD/last_load.err"
 	exit "$ret"
 fi
+[ "$HAVE_CG" = 1 ] && sock_cgroup_taken
 log "ruleset: $(nft_nsenter "$nsrouter" list ruleset | grep -c counter) counting rules (cgroupv2: $HAVE_CG, output: $HAVE_OUT)"
 
 # ------------------------------------------------------------------ traffic

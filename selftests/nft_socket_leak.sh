@@ -200,7 +200,8 @@ else
 	echo "SKIP: socket uid/gid lookups: $NFT is not nft-tproxy's patched nft"
 fi
 # A reference run drops, one at a time, what the in-tree module may lack:
-# socket uid/gid (never there), socket cgroupv2 (before 5.13).
+# socket uid/gid (never there), socket cgroupv2 (before 5.13); any run,
+# socket cgroupv2 where sockets carry no cgroup (sock_cgroup_lacks).
 dropped=()
 while ! ruleset | load_ruleset_nsenter "$nsrouter" leak; do
 	err=$(head -n 2 "$TMPD/last_load.err")
@@ -208,6 +209,8 @@ while ! ruleset | load_ruleset_nsenter "$nsrouter" leak; do
 		HAVE_OWNER=0 dropped+=("socket uid/gid ($err)")
 	elif [ "${NFTP_MODE:-}" = ref ] && [ "$HAVE_CG" = 1 ]; then
 		HAVE_CG=0 dropped+=("socket cgroupv2 ($err)")
+	elif [ "$HAVE_CG" = 1 ] && sock_cgroup_lacks "socket cgroupv2" "$err"; then
+		HAVE_CG=0
 	else
 		fail "leak ruleset refused"
 		echo "$err" | indent
@@ -217,6 +220,7 @@ done
 for d in "${dropped[@]}"; do
 	ref_lacks "$d" 1
 done
+[ "$HAVE_CG" = 1 ] && sock_cgroup_taken
 # lookups per packet: transparent, mark, wildcard (+ 2 cgroupv2, + uid, gid)
 nkeys=3
 [ "$HAVE_CG" = 1 ] && nkeys=$((nkeys + 2))

@@ -260,8 +260,10 @@ refused_py()
 nsu=""
 setup_ns nsu
 
-# cgroupv2: in-tree since 5.13
-in_ns "$nsu" "$UNFT" -f - <<-'EOF' > /dev/null 2>&1
+# cgroupv2: in-tree since 5.13, and nowhere in a kernel whose sockets
+# carry no cgroup
+cg=0
+cgerr=$(in_ns "$nsu" "$UNFT" -f - 2>&1 > /dev/null <<-'EOF'
 	table inet cgprobe {
 		set s {
 			type cgroupsv2
@@ -271,7 +273,7 @@ in_ns "$nsu" "$UNFT" -f - <<-'EOF' > /dev/null 2>&1
 		}
 	}
 	EOF
-cg=$?
+) || cg=$?
 in_ns "$nsu" "$UNFT" delete table inet cgprobe > /dev/null 2>&1
 
 # local-route for IPv6: ours from 6.1 on (IP6SKB_MULTIPATH, kmod/compat.h);
@@ -290,8 +292,11 @@ fi
 
 t0=$SECONDS
 job py_files upstream "${UPSTREAM_PY[@]}"
-if ref_lacks "tests/py inet/socket_cgroupv2.t: socket cgroupv2" "$cg"; then
+if ref_lacks "tests/py inet/socket_cgroupv2.t: socket cgroupv2" "$cg" ||
+   { [ "$cg" -ne 0 ] && sock_cgroup_lacks "tests/py inet/socket_cgroupv2.t: socket cgroupv2" "$cgerr"; }; then
 	OURS_PY=(inet/socket_contexts.t)
+elif [ "$cg" -eq 0 ]; then
+	sock_cgroup_taken
 fi
 job py_files ours "${OURS_PY[@]}"
 if [ "$side" = ours ]; then
