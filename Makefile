@@ -13,6 +13,8 @@
 #                                          without the in-tree tproxy/socket
 # make check-noipv6                        netlink fuzzer on that kernel
 #                                          built without IPv6 too
+# make check-nosockcg                      suite on that kernel with sockets
+#                                          that carry no cgroup
 # make kconfig-check                       build against trees without the
 #                                          in-tree modules, IPv6, cgroups,
 #                                          conntrack (no kernel built)
@@ -49,7 +51,7 @@ B := build/$(KVER)-$(shell realpath $(KDIR) | sha256sum | cut -c1-8)
 endif
 
 .PHONY: all modules deps builddir check check-matrix check-debug check-nointree \
-	check-noipv6 kconfig-check lint userspace tools load demo install uninstall \
+	check-noipv6 check-nosockcg kconfig-check lint userspace tools load demo install uninstall \
 	install-tools uninstall-tools clean fuzz-tool fuzz
 
 all: modules
@@ -113,6 +115,12 @@ check-nointree:
 check-noipv6:
 	scripts/debug-kernel.sh --flavour no-ipv6
 	scripts/check.sh --kernel-dir build/kernel-no-ipv6 nft_fuzz_netlink.sh
+
+# the suite on that kernel without socket cgroup data (no cgroup BPF,
+# net_prio or net_cls): socket cgroupv2 is refused, the rest works
+check-nosockcg:
+	scripts/debug-kernel.sh --flavour no-sockcg
+	scripts/check.sh --kernel-dir build/kernel-no-sockcg
 
 # the modules against 6.1 trees configured without the in-tree
 # tproxy/socket, IPv6, cgroups, socket cgroup data, conntrack

@@ -12,6 +12,9 @@
 # ours has, into build/kernel-no-intree/.
 # --flavour no-ipv6: that kernel without IPv6 (scripts/kconfig/no-ipv6.config:
 # no inet or ip6 tables either), a router's, into build/kernel-no-ipv6/.
+# --flavour no-sockcg: the no-intree kernel whose sockets carry no cgroup
+# (scripts/kconfig/no-sock-cgroup-data.config: no cgroup BPF, net_prio or
+# net_cls), into build/kernel-no-sockcg/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):
 #   src/                 the configured and built source tree: our modules
@@ -61,7 +64,12 @@ no-ipv6)
 	out=$top/build/kernel-no-ipv6
 	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
 		"$top/scripts/kconfig/no-intree.config" "$top/scripts/kconfig/no-ipv6.config") ;;
-*) die "unknown flavour $flavour (debug, no-intree, no-ipv6)" ;;
+no-sockcg)
+	out=$top/build/kernel-no-sockcg
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/kconfig/no-intree.config"
+		"$top/scripts/kconfig/no-sock-cgroup-data.config") ;;
+*) die "unknown flavour $flavour (debug, no-intree, no-ipv6, no-sockcg)" ;;
 esac
 
 # ---------------------------------------------------------------- packages
