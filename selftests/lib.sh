@@ -106,6 +106,15 @@ sock_cgroup_taken()
 		fail "socket cgroupv2 accepted, but $(uname -r) keeps no cgroup in sockets"
 }
 
+# Usage: if cgroupv2_lacks "desc" "$refusal_text"; then skip-the-case; fi
+# A refused socket cgroupv2 rule that is no failure: the kernel keeps no
+# cgroup in sockets (sock_cgroup_lacks), or in a reference run the in-tree
+# module predates the key (ref_lacks).  Prints the N/A line that says which.
+cgroupv2_lacks()
+{
+	sock_cgroup_lacks "$1" "$2" || ref_lacks "$1 (refused: ${2%%$'\n'*})" 1
+}
+
 # The upstream version of the running kernel, X.Y.Z: Debian's release
 # string says 5.10.0-32, its /proc/version "Debian 5.10.223-1".
 kernel_version()

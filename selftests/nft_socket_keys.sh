@@ -157,34 +157,32 @@ ruleset()
 # and says N/A for the rest. Our modules must take everything.
 HAVE_OUT=1
 try_load() { ruleset | load_ruleset_nsenter "$nsrouter" "keys"; }
+# load_refused DESC ERR: the ruleset will not load: fail, show why, stop
+load_refused() { fail "$1"; echo "$2" | indent; exit "$ret"; }
 loaded=1
 if ! try_load; then
 	loaded=0
 	err=$(head -n 3 "$TMPD/last_load.err")
 	if [ "$HAVE_CG" = 1 ] && HAVE_CG=0 try_load; then
-		ref_lacks "socket cgroupv2 (ruleset refused: $err)" 1 ||
-			sock_cgroup_lacks "socket cgroupv2" "$err" ||
-			{ fail "ruleset with socket cgroupv2 refused"; echo "$err" | indent; exit "$ret"; }
+		cgroupv2_lacks "socket cgroupv2" "$err" ||
+			load_refused "ruleset with socket cgroupv2 refused" "$err"
 		HAVE_CG=0
 	elif HAVE_CG=0 HAVE_OUT=0 try_load; then
-		ref_lacks "socket in output chains (ruleset refused: $err)" 1 || { fail "ruleset with socket in output refused"; echo "$err" | indent; exit "$ret"; }
+		ref_lacks "socket in output chains (ruleset refused: $err)" 1 ||
+			load_refused "ruleset with socket in output refused" "$err"
 		HAVE_OUT=0
 		if [ "$HAVE_CG" = 1 ] && ! HAVE_OUT=0 try_load; then
-			ref_lacks "socket cgroupv2 (ruleset refused)" 1 ||
-				sock_cgroup_lacks "socket cgroupv2" "$(cat "$TMPD/last_load.err")" ||
-				{ fail "ruleset with socket cgroupv2 refused"; indent < "$TMPD/last_load.err"; exit "$ret"; }
+			err=$(head -n 3 "$TMPD/last_load.err")
+			cgroupv2_lacks "socket cgroupv2" "$err" ||
+				load_refused "ruleset with socket cgroupv2 refused" "$err"
 			HAVE_CG=0
 		fi
 	else
-		fail "keys ruleset refused"
-		echo "$err" | indent
-		exit "$ret"
+		load_refused "keys ruleset refused" "$err"
 	fi
 fi
 if [ "$loaded" = 0 ] && ! try_load; then
-	fail "keys ruleset refused"
-	indent < "$TMPD/last_load.err"
-	exit "$ret"
+	load_refused "keys ruleset refused" "$(cat "$TMPD/last_load.err")"
 fi
 [ "$HAVE_CG" = 1 ] && sock_cgroup_taken
 log "ruleset: $(nft_nsenter "$nsrouter" list ruleset | grep -c counter) counting rules (cgroupv2: $HAVE_CG, output: $HAVE_OUT)"

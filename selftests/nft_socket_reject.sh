@@ -234,7 +234,7 @@ raw_expect "u64 (cgroupv2) in the last 32-bit register" "ERANGE|EOPNOTSUPP" \
 cg_have=1
 if ! raw "cgroupv2 without a level" EINVAL --socket-key cgroupv2; then
 	if [ "${RAW_OUT%% (*}" = "REJECTED errno=EOPNOTSUPP" ] &&
-	   { ref_lacks "socket cgroupv2: $RAW_OUT" 1 || sock_cgroup_lacks "socket cgroupv2" "$RAW_OUT"; }; then
+	   cgroupv2_lacks "socket cgroupv2" "$RAW_OUT"; then
 		cg_have=0
 	else
 		fail "kernel: cgroupv2 without a level: expected errno=EINVAL, got: $RAW_OUT"
