@@ -132,6 +132,14 @@ ruleset()
 	EOF
 }
 
+# uncompressed PATH: a module's path without .xz, .zst or .gz
+uncompressed()
+{
+	local p=${1%.xz}
+	p=${p%.zst}
+	echo "${p%.gz}"
+}
+
 # stack_is DESC ours|in-tree: what the ruleset autoloaded
 stack_is()
 {
@@ -142,7 +150,9 @@ stack_is()
 		taint=$(cat "/sys/module/$m/taint")
 		v=$(cat "/sys/module/$m/version" 2>/dev/null)
 		if [ "$want" = ours ]; then
-			[ "$path" = "$MODDIR/updates/dkms/$m.ko" ] || bad+=" modprobe resolves $m to $path;"
+			# DKMS compresses as the kernel's own modules are (6.12: xz)
+			[ "$(uncompressed "$path")" = "$MODDIR/updates/dkms/$m.ko" ] ||
+				bad+=" modprobe resolves $m to $path;"
 			[[ $taint == *O* ]] || bad+=" $m is not out-of-tree (taint '$taint');"
 			[ "$v" = "$VER" ] || bad+=" $m version '$v', not $VER;"
 		else
@@ -215,8 +225,8 @@ step()
 files_in()
 {
 	local n
-	n=$(find "$MODDIR/updates/dkms" -maxdepth 1 \( -name nftp_core.ko -o -name nft_tproxy.ko \
-		-o -name nft_socket.ko \) 2>/dev/null | wc -l)
+	n=$(find "$MODDIR/updates/dkms" -maxdepth 1 \( -name 'nftp_core.ko*' -o -name 'nft_tproxy.ko*' \
+		-o -name 'nft_socket.ko*' \) 2>/dev/null | wc -l)
 	if [ "$n" -eq "$2" ]; then
 		pass "$1: $n of nftp_core, nft_tproxy, nft_socket in updates/dkms"
 	else
