@@ -18,12 +18,16 @@
  * --socket-value 1001).  With --jump-from HOOK the rule goes into a regular
  * chain "inner" that a base chain "outer" at HOOK jumps to.  With
  * --socket-key the rule holds a socket expression instead (`socket KEY =>
- * DREG [level LEVEL]`); "none" leaves KEY or DREG out.
+ * DREG [level LEVEL]`); "none" leaves KEY or DREG out.  --replace H makes
+ * the rule replace rule H; --delete H and --delete-table send only that
+ * deletion.  --fail-nth N fails the Nth allocation the kernel makes while
+ * it handles the batch (allocation-failure injection, as syzkaller does).
  *
  * Prints "ACCEPTED" (exit 0) or "REJECTED errno=NAME (text) msg=MSG"
  * (exit 1); exit 2 on a usage or socket error.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -95,7 +99,9 @@ struct args {
 	long tproxy_flags, mark, verdict;
 	const char *socket_key;		/* NULL: a tproxy rule */
 	long socket_dreg, socket_level, socket_value;
-	unsigned int timeout;
+	long replace, delete;		/* a rule handle, or NONE */
+	bool delete_table;
+	unsigned int timeout, fail_nth;
 };
 
 static long num(const char *s, const char *opt)
@@ -291,7 +297,12 @@ static void put_rule(struct nfnl *nl, const struct args *a, const char *chain,
 	char label[24];
 
 	snprintf(label, sizeof(label), "NEWRULE(%s)", chain);
-	nlh = batch_msg(nl, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, label);
+	if (target && a->replace != NONE) {
+		nlh = batch_msg(nl, NFT_MSG_NEWRULE, NLM_F_REPLACE, label);
+		mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64((uint64_t)a->replace));
+	} else {
+		nlh = batch_msg(nl, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, label);
+	}
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, a->table);
 	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
 	list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS);
@@ -320,6 +331,20 @@ static void build(struct nfnl *nl, const struct args *a)
 	if (!strcmp(a->table_family, "netdev"))
 		hook.dev = a->dev;
 	batch_start(nl, (uint8_t)lookup(table_families, a->table_family, "--table-family"));
+	if (a->delete_table || a->delete != NONE) {
+		if (a->delete_table) {
+			put_table(nl, a->table, true);
+		} else {
+			struct nlmsghdr *nlh = batch_msg(nl, NFT_MSG_DELRULE, 0, "DELRULE");
+
+			mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, a->table);
+			mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, a->chain);
+			mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64((uint64_t)a->delete));
+			batch_msg_done(nl);
+		}
+		batch_end(nl);
+		return;
+	}
 	if (!a->existing) {
 		put_table(nl, a->table, false);
 		if (a->jump_from) {
@@ -373,8 +398,15 @@ static void usage(FILE *f)
 "  --socket-dreg N    destination register, or none (default 1)\n"
 "  --socket-level N   NFTA_SOCKET_LEVEL (cgroupv2)\n"
 "  --socket-value N   the value the key is compared with (default 0)\n"
+"  --replace H        the rule replaces rule handle H of --chain (--existing)\n"
+"  --delete H         instead: delete rule handle H of --chain\n"
+"  --delete-table     instead: delete the table\n"
+"  --fail-nth N       fail the Nth allocation the kernel makes for the batch\n"
 "  --timeout SECS     (default 10)\n"
-"Prints ACCEPTED (exit 0) or REJECTED errno=NAME (text) msg=MSG (exit 1).\n");
+"Prints ACCEPTED (exit 0) or REJECTED errno=NAME (text) msg=MSG (exit 1);\n"
+"MSG is the label of the message answered, or COMMIT (the batch), SEND\n"
+"(sendmsg failed) or LOST (an answer was lost).  With --fail-nth, then a\n"
+"line \"fail-nth N: injected\" or \"fail-nth N: not reached\".\n");
 }
 
 static void parse_args(int argc, char **argv, struct args *a)
@@ -384,6 +416,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		O_JFROM, O_JFIRST, O_TPFAM, O_ADDR, O_ADDRREG, O_PORT, O_PORTREG,
 		O_NOL4, O_L4, O_NFPROTO, O_DPORT, O_FLAGS, O_MARK, O_VERDICT,
 		O_NOTPROXY, O_SKEY, O_SDREG, O_SLEVEL, O_SVALUE, O_TIMEOUT,
+		O_REPLACE, O_DELETE, O_DELTABLE, O_FAILNTH,
 	};
 	static const struct option lo[] = {
 		{ "table-family", required_argument, NULL, O_TFAM },
@@ -413,6 +446,10 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "socket-level", required_argument, NULL, O_SLEVEL },
 		{ "socket-value", required_argument, NULL, O_SVALUE },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "replace", required_argument, NULL, O_REPLACE },
+		{ "delete", required_argument, NULL, O_DELETE },
+		{ "delete-table", no_argument, NULL, O_DELTABLE },
+		{ "fail-nth", required_argument, NULL, O_FAILNTH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -425,6 +462,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		.port_reg = NFT_REG_1, .l4proto = 6, .nfproto = NONE, .dport = NONE,
 		.tproxy_flags = NONE, .mark = NONE, .verdict = NONE,
 		.socket_dreg = NFT_REG_1, .socket_level = NONE, .timeout = 10,
+		.replace = NONE, .delete = NONE,
 	};
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -512,6 +550,18 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case O_TIMEOUT:
 			a->timeout = (unsigned int)num(optarg, "--timeout");
 			break;
+		case O_REPLACE:
+			a->replace = num(optarg, "--replace");
+			break;
+		case O_DELETE:
+			a->delete = num(optarg, "--delete");
+			break;
+		case O_DELTABLE:
+			a->delete_table = true;
+			break;
+		case O_FAILNTH:
+			a->fail_nth = (unsigned int)num(optarg, "--fail-nth");
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -522,6 +572,30 @@ static void parse_args(int argc, char **argv, struct args *a)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
+	if (a->replace != NONE && !a->existing)
+		die("--replace needs --existing");
+}
+
+/* the fail-nth line, after the result */
+static void print_fail_nth(const struct nfnl *nl)
+{
+	if (nl->fail_nth)
+		printf("fail-nth %u: %s\n", nl->fail_nth,
+		       nl->faulted ? "injected" : "not reached");
+}
+
+static const char *answer_label(const struct nfnl *nl, int idx)
+{
+	switch (idx) {
+	case NFNL_IDX_COMMIT:
+		return "COMMIT";
+	case NFNL_IDX_SEND:
+		return "SEND";
+	case NFNL_IDX_LOST:
+		return "LOST";
+	default:
+		return nl->b->label[idx];
+	}
 }
 
 int main(int argc, char **argv)
@@ -532,17 +606,19 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &a);
 	nl_open(&nl, a.timeout);
+	nl.fail_nth = a.fail_nth;
 	build(&nl, &a);
 	err = batch_send_sync(&nl, &idx);
 	if (!err) {
 		printf("ACCEPTED\n");
+		print_fail_nth(&nl);
 		nl_close(&nl);
 		return 0;
 	}
 	printf("REJECTED errno=%s (%s%s%s) msg=%s\n", errname(err), strerror(err),
 	       idx >= 0 && nl.b->ack_msg[idx][0] ? ": " : "",
-	       idx >= 0 ? nl.b->ack_msg[idx] : "",
-	       idx >= 0 ? nl.b->label[idx] : "COMMIT");
+	       idx >= 0 ? nl.b->ack_msg[idx] : "", answer_label(&nl, idx));
+	print_fail_nth(&nl);
 	nl_close(&nl);
 	return EXIT_FAILED;
 }

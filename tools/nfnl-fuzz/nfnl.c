@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -236,20 +238,70 @@ const char *batch_answer(struct batch *b, const struct nlmsghdr *nlh)
 }
 
 /*
+ * fail-nth (Documentation/fault-injection): the Nth slab or page allocation
+ * of this thread fails.  The kernel handles a whole batch, commit included,
+ * within the sendmsg() that carries it, so that is all the window armed.
+ * Returns the file, to read and disarm after the call.
+ */
+static int fail_nth_arm(unsigned int nth)
+{
+	char buf[16];
+	int fd, len;
+
+	fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	if (fd < 0)
+		die("/proc/thread-self/fail-nth: %m (a kernel without CONFIG_FAULT_INJECTION?)");
+	len = snprintf(buf, sizeof(buf), "%u", nth);
+	if (write(fd, buf, (size_t)len) != len)
+		die("fail-nth: write %u: %m", nth);
+	return fd;
+}
+
+/* whether the armed failure happened (the count ran down to 0), disarmed */
+static bool fail_nth_disarm(int fd)
+{
+	char buf[16] = "";
+	bool hit;
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		die("fail-nth: read: %m");
+	hit = strtoul(buf, NULL, 10) == 0;
+	if (write(fd, "0", 1) != 1)
+		die("fail-nth: disarm: %m");
+	close(fd);
+	return hit;
+}
+
+/*
  * Send the batch, then a GETGEN whose answer marks the end of the batch's
  * answers.  Returns 0 (every message acked) or the first errno, with *idx
- * the index of the message it answered (-1: the commit).
+ * the index of the message it answered, or NFNL_IDX_*.  With nl->fail_nth
+ * set, an allocation the kernel makes for the batch fails (nl->faulted):
+ * the send may fail, an error may be acked on the batch as a whole, or an
+ * answer may be lost; each is an outcome, not an error of this tool.
  */
 int batch_send_sync(struct nfnl *nl, int *idx)
 {
 	struct batch *b = nl->b;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
+	bool done = false, lost = false;
+	int i, fd = -1, err = 0;
 	uint32_t sync;
-	bool done = false;
-	int i;
 
-	nl_send(nl, mnl_nlmsg_batch_head(b->mb), mnl_nlmsg_batch_size(b->mb));
+	if (nl->fail_nth)
+		fd = fail_nth_arm(nl->fail_nth);
+	if (mnl_socket_sendto(nl->sock, mnl_nlmsg_batch_head(b->mb),
+			      mnl_nlmsg_batch_size(b->mb)) < 0)
+		err = errno;
+	if (fd >= 0)
+		nl->faulted = fail_nth_disarm(fd);
+	if (err && !nl->faulted)
+		die("netlink send: %s", strerror(err));
+	if (err) {
+		*idx = NFNL_IDX_SEND;
+		return err;
+	}
 	nlh = nl_request(nl, buf, NFT_MSG_GETGEN, NLM_F_REQUEST | NLM_F_ACK, AF_UNSPEC);
 	sync = nlh->nlmsg_seq;
 	nl_send(nl, buf, nlh->nlmsg_len);
@@ -262,6 +314,11 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			/* an answer the kernel could not allocate */
+			if (errno == ENOBUFS && nl->faulted) {
+				lost = true;
+				continue;
+			}
 			die(errno == EAGAIN ? "no answer from the kernel" : "recv: %m");
 		}
 		len = (int)n;
@@ -277,14 +334,22 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 		}
 	}
 	for (i = 0; i < b->n; i++) {
-		if (b->ack[i] == 1)
+		if (b->ack[i] == 1) {
+			/* an error acked on BATCH_BEGIN ends the batch early */
+			if (b->commit_err || lost)
+				continue;
 			die("%s: no answer", b->label[i]);
+		}
 		if (b->ack[i]) {
 			*idx = i;
 			return -b->ack[i];
 		}
 	}
-	*idx = -1;
+	if (!b->commit_err && lost) {
+		*idx = NFNL_IDX_LOST;
+		return ENOBUFS;
+	}
+	*idx = NFNL_IDX_COMMIT;
 	return -b->commit_err;
 }
 

@@ -44,7 +44,14 @@ struct nfnl {
 	char *rbuf;
 	size_t rbuf_len;
 	struct batch *b;
+	unsigned int fail_nth;		/* batch_send_sync: fail the Nth allocation */
+	bool faulted;			/* ... and it did */
 };
+
+/* batch_send_sync's *idx when no message's answer holds the error */
+#define NFNL_IDX_COMMIT	(-1)		/* the commit, or the batch as a whole */
+#define NFNL_IDX_SEND	(-2)		/* sending the batch failed */
+#define NFNL_IDX_LOST	(-3)		/* an answer was lost (ENOBUFS) */
 
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 const char *errname(int err);
