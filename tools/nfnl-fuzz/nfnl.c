@@ -198,7 +198,8 @@ void batch_end(struct nfnl *nl)
 /*
  * An answer to one of the batch's messages: recorded in b.  Returns NULL,
  * or what is wrong with it (each message gets exactly one answer, an
- * error or an ack; a failed commit is acked on BATCH_BEGIN).
+ * error or an ack; an error of the batch as a whole is acked on
+ * BATCH_BEGIN, or, once nfnetlink is past it, on the first message).
  */
 const char *batch_answer(struct batch *b, const struct nlmsghdr *nlh)
 {
@@ -220,8 +221,19 @@ const char *batch_answer(struct batch *b, const struct nlmsghdr *nlh)
 			return why;
 		}
 		if (b->ack[i] != 1) {
-			snprintf(why, sizeof(why), "%s acked twice", b->label[i]);
-			return why;
+			/*
+			 * nfnetlink acks an error of the batch as a whole (a
+			 * failed commit) with the header its skb starts with
+			 * past BATCH_BEGIN: the first message's, before that
+			 * message's own answer.
+			 */
+			if (i == 0 && b->ack[0] < 0 && !b->commit_err) {
+				b->commit_err = b->ack[0];
+				b->ack[0] = 1;
+			} else {
+				snprintf(why, sizeof(why), "%s acked twice", b->label[i]);
+				return why;
+			}
 		}
 		b->ack[i] = nlmsg_errno(nlh);
 		nlmsg_ext_msg(nlh, b->ack_msg[i], sizeof(b->ack_msg[i]));
@@ -285,7 +297,7 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 	struct batch *b = nl->b;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
-	bool done = false, lost = false;
+	bool done = false, lost = false, lost_ok = false;
 	int i, fd = -1, err = 0;
 	uint32_t sync;
 
@@ -333,10 +345,17 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 				die("%s", why);
 		}
 	}
+	/*
+	 * An error of the batch as a whole may leave messages unanswered: out
+	 * of memory for an answer is acked as the first message's error and
+	 * ends the batch.
+	 */
+	for (i = 0; i < b->n; i++)
+		if (b->ack[i] < 0)
+			lost_ok = true;
 	for (i = 0; i < b->n; i++) {
 		if (b->ack[i] == 1) {
-			/* an error acked on BATCH_BEGIN ends the batch early */
-			if (b->commit_err || lost)
+			if (b->commit_err || lost || lost_ok)
 				continue;
 			die("%s: no answer", b->label[i]);
 		}
