@@ -50,7 +50,7 @@ else
 B := build/$(KVER)-$(shell realpath $(KDIR) | sha256sum | cut -c1-8)
 endif
 
-.PHONY: all modules deps builddir check check-matrix check-debug check-nointree \
+.PHONY: all modules deps builddir check check-matrix check-debug coverage check-nointree \
 	check-noipv6 check-nosockcg kconfig-check lint userspace tools load demo install uninstall \
 	install-tools uninstall-tools clean fuzz-tool fuzz
 
@@ -103,6 +103,11 @@ check-matrix:
 
 check-debug:
 	scripts/check-debug.sh
+
+# the suite on the debug kernel built with gcov (scripts/debug-kernel.sh
+# --flavour coverage), then the coverage of kmod/ and nft-expr/
+coverage:
+	scripts/check-debug.sh --coverage
 
 # the suite on a 6.1 kernel built without the in-tree tproxy/socket
 # (scripts/debug-kernel.sh --flavour no-intree: ~10 min to build, once)

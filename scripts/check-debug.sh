@@ -10,7 +10,7 @@
 # Ends with "N passed, N failed, N skipped".
 #
 # usage: check-debug.sh [--ours-only|--ref-only] [--jobs N] [--timeout SECS]
-#                       [--mem MB] [--preload KO] [TEST...]
+#                       [--mem MB] [--preload KO] [--coverage] [TEST...]
 #   --jobs N       split the scripts over N guests run side by side, one
 #                  vCPU each (default: one per host CPU, as many as memory
 #                  allows), longest first by their times in the last debug
@@ -18,6 +18,11 @@
 #   --timeout SECS per script (default 3600; the VM's limit follows from it)
 #   --preload KO   insmod KO before the suite, its leaks counting as ours
 #                  (proves that the scan fails; see docs)
+#   --coverage     ours only, on the coverage kernel (debug-kernel.sh
+#                  --flavour coverage: the debug kernel with gcov), then
+#                  the line, branch and function coverage of kmod/ and
+#                  nft-expr/ over all guests (scripts/coverage-report), also
+#                  in build/logs/coverage.txt; logs named check-cov-*
 # Logs: build/logs/check-debug-<mode>.log, the guest's files (kernel log,
 # kmemleak report, ...) in build/logs/check-debug-<mode>/; with --jobs N,
 # check-debug-<mode>.<J>.log and check-debug-<mode>.<J>/ for J = 1..N.
@@ -28,9 +33,10 @@ cd "$top"
 # shellcheck source=scripts/suite_lib.sh
 source scripts/suite_lib.sh
 
-modes=(ours ref) jobs=auto per_test=3600 mem=4096 preload=()
+modes=(ours ref) jobs=auto per_test=3600 mem=4096 preload=() coverage=0
 while (($#)); do
 	case $1 in
+	--coverage) coverage=1; shift ;;
 	--ours-only) modes=(ours); shift ;;
 	--ref-only) modes=(ref); shift ;;
 	--jobs) jobs=${2:?}; shift 2 ;;
@@ -43,6 +49,7 @@ while (($#)); do
 	*) break ;;
 	esac
 done
+((coverage)) && modes=(ours) # the counters are our modules'
 if [ "$jobs" = auto ]; then
 	# a guest per CPU, each with its memory and 1 GB to spare
 	avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
@@ -55,8 +62,9 @@ if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
 	exit 2
 fi
 
-kdir=build/debug-kernel
-scripts/debug-kernel.sh
+kdir=build/debug-kernel flavour=debug logname=check-debug
+((coverage)) && kdir=build/kernel-coverage flavour=coverage logname=check-cov
+scripts/debug-kernel.sh --flavour "$flavour"
 suite_prepare '' "$kdir"
 kver=$SUITE_KVER
 
@@ -162,7 +170,7 @@ for mode in "${modes[@]}"; do
 	fi
 	names=() pids=()
 	for ((j = 0; j < jobs; j++)); do
-		name=check-debug-$mode
+		name=$logname-$mode
 		((jobs > 1)) && name+=.$((j + 1))
 		names[j]=$name
 	done
@@ -217,6 +225,19 @@ for mode in "${modes[@]}"; do
 		summary+=("$who: suite $suite; scan $scan: $(scan_brief "$out.scan"); ${took} s")
 	done
 done
+
+# Coverage: the counters every guest saved, added up
+if ((coverage)); then
+	echo
+	echo "=== coverage of ${NFTP_BUILD#"$top"/} ==="
+	if scripts/coverage-report "$NFTP_BUILD" build/logs/"$logname"-ours*/gcov |
+		tee build/logs/coverage.txt; then
+		summary+=("coverage: build/logs/coverage.txt")
+	else
+		summary+=("coverage: no counters (see above)")
+		total_f=$((total_f + 1))
+	fi
+fi
 
 echo
 echo "=== summary ==="

@@ -15,6 +15,8 @@
 # --flavour no-sockcg: the no-intree kernel whose sockets carry no cgroup
 # (scripts/kconfig/no-sock-cgroup-data.config: no cgroup BPF, net_prio or
 # net_cls), into build/kernel-no-sockcg/.
+# --flavour coverage: the debug kernel with gcov and fault injection
+# (scripts/kconfig/coverage.config), into build/kernel-coverage/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):
 #   src/                 the configured and built source tree: our modules
@@ -69,7 +71,11 @@ no-sockcg)
 	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
 		"$top/scripts/kconfig/no-intree.config"
 		"$top/scripts/kconfig/no-sock-cgroup-data.config") ;;
-*) die "unknown flavour $flavour (debug, no-intree, no-ipv6, no-sockcg)" ;;
+coverage)
+	out=$top/build/kernel-coverage
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/debug.config" "$top/scripts/kconfig/coverage.config") ;;
+*) die "unknown flavour $flavour (debug, no-intree, no-ipv6, no-sockcg, coverage)" ;;
 esac
 
 # ---------------------------------------------------------------- packages

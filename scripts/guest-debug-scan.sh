@@ -14,8 +14,10 @@
 # notes where the watched modules sit in memory (modules.txt); runs CMD
 # (the suite); flushes the ruleset and unloads the watched modules (their
 # exit paths run under the detectors too, and what they leaked becomes
-# unreferenced); scans kmemleak twice, 5 s apart (kmemleak.txt); records
-# lockdep's state (lockdep.txt).  Then analyzes, as --analyze does.
+# unreferenced); on a kernel with gcov, saves our modules' counters
+# (gcov/, for scripts/coverage-report); scans kmemleak twice, 5 s apart
+# (kmemleak.txt); records lockdep's state (lockdep.txt).  Then analyzes,
+# as --analyze does.
 #
 # Watched modules: ours (nft_tproxy nft_socket nftp_core) with
 # NFTP_MODE=ours, the in-tree nft_tproxy/nft_socket stack with ref; plus
@@ -190,6 +192,22 @@ unload_watched() {
 	fi
 }
 
+# On a kernel built for coverage (scripts/kconfig/coverage.config), the
+# counters of the modules built in $NFTP_BUILD, which gcov keeps after
+# they are unloaded: into DIR/gcov/, by path below that directory, for
+# scripts/coverage-report.
+save_gcov() {
+	local src=/sys/kernel/debug/gcov${NFTP_BUILD:-} f rel n=0
+	[[ -n ${NFTP_BUILD:-} && -d $src ]] || return 0
+	while IFS= read -r f; do
+		rel=${f#"$src"/}
+		mkdir -p "$1/gcov/$(dirname "$rel")"
+		# debugfs files: cat, whose reads follow the file's own size
+		cat "$f" >"$1/gcov/$rel" && n=$((n + 1))
+	done < <(find "$src" -name '*.gcda')
+	say "gcov: saved $n counter files of $NFTP_BUILD"
+}
+
 guest_main() {
 	local preload=() watch=() ko rc t0 m out=${NFTP_OUT:?NFTP_OUT unset: run in scripts/vm-run}
 	while (($#)); do
@@ -235,6 +253,7 @@ guest_main() {
 	say "command exited $rc after $((SECONDS - t0)) s"
 
 	unload_watched "${watch[@]}" | tee "$out/unload.txt" | sed 's/^/debug-scan: unload: /'
+	save_gcov "$out"
 	if [[ -r $KMEMLEAK ]]; then
 		t0=$SECONDS
 		# Documentation/dev-tools/kmemleak.rst: objects younger than 5 s
