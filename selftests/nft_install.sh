@@ -51,8 +51,9 @@ BUILD=${NFTP_BUILD:-$ROOT/build/$KVER}
 KFULL=/run/nftp-kernel-full
 # a kernel built without the in-tree tproxy/socket (make check-nointree):
 # uninstalling leaves none, and nothing can be "not yet" taken over
+# (-H: a guest of a kernel not in /boot has kernel/ as a symlink, vm-run)
 INTREE=1
-[ -n "$(find "$MODDIR/kernel" -name 'nft_tproxy.ko*' -print -quit 2>/dev/null)" ] || INTREE=0
+[ -n "$(find -H "$MODDIR/kernel" -name 'nft_tproxy.ko*' -print -quit 2>/dev/null)" ] || INTREE=0
 KCUT=$TMPD/kernel
 PORT=12345
 
