@@ -15,7 +15,7 @@
 # --flavour no-sockcg: the no-intree kernel whose sockets carry no cgroup
 # (scripts/kconfig/no-sock-cgroup-data.config: no cgroup BPF, net_prio or
 # net_cls), into build/kernel-no-sockcg/.
-# --flavour coverage: the debug kernel with gcov and fault injection
+# --flavour coverage: the debug kernel with gcov
 # (scripts/kconfig/coverage.config), into build/kernel-coverage/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):

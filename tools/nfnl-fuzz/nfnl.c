@@ -297,7 +297,7 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 	struct batch *b = nl->b;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
-	bool done = false, lost = false, lost_ok = false;
+	bool done = false, lost = false, err_answered = false;
 	int i, fd = -1, err = 0;
 	uint32_t sync;
 
@@ -352,10 +352,10 @@ int batch_send_sync(struct nfnl *nl, int *idx)
 	 */
 	for (i = 0; i < b->n; i++)
 		if (b->ack[i] < 0)
-			lost_ok = true;
+			err_answered = true;
 	for (i = 0; i < b->n; i++) {
 		if (b->ack[i] == 1) {
-			if (b->commit_err || lost || lost_ok)
+			if (b->commit_err || lost || err_answered)
 				continue;
 			die("%s: no answer", b->label[i]);
 		}
