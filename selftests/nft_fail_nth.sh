@@ -7,11 +7,12 @@
 # batch failed, for N = 1, 2, ... until one runs without reaching N.  Each
 # run must end either accepted, the ruleset as after the operation, or
 # refused with ENOMEM or ENOBUFS, the ruleset as before it (for an answer
-# the kernel could not send, either): never half of it.  After each run
-# the table is deleted, and then the expression modules hold no more
-# references than before, and the namespace has no defrag hook left (a
-# tproxy rule enables defrag in its namespace).  Leaks and kernel reports
-# are for the debug kernel's scan (scripts/check-debug.sh runs this too).
+# the kernel could not send, either): never half of it.  After the runs
+# of an operation its table is deleted; then the expression modules hold
+# no more references than before, and the namespace has no defrag hook
+# left (a tproxy rule enables defrag in its namespace; what a failed run
+# did not undo stays for good, so the check sees it).  Leaks and kernel
+# reports are for the debug kernel's scan (scripts/check-debug.sh).
 #
 # Operations, on rules that hold tproxy or socket: add a table with a
 # tproxy rule; add to an existing chain tproxy (ip, ip6, both families),
@@ -21,6 +22,8 @@
 # Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC
 # and CONFIG_FAULT_INJECTION_DEBUG_FS (selftests/config); skipped without.
 
+# the states (s_*) and restore_knobs are called by name
+# shellcheck disable=SC2317
 set -u
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,7 +49,6 @@ set_knob()
 	[ -n "${knob_saved[$1]+set}" ] || knob_saved[$1]=$(cat "$dbg/$1")
 	echo "$2" > "$dbg/$1"
 }
-# shellcheck disable=SC2317 # on_exit_hook
 restore_knobs()
 {
 	local k
@@ -64,54 +66,61 @@ set_knob fail_page_alloc/min-order 0
 
 ns=""
 setup_ns ns
-ns_nft() { ip netns exec "$ns" "$NFT" "$@"; }
+# nsenter, not ip netns exec: one exec less, and a run has thousands
+ns_nft() { nsenter --net="/run/netns/$ns" "$NFT" "$@"; }
 state() { ns_nft list ruleset; }
 
 # ---------------------------------------------------------------- states
+# A state is a ruleset; setup STATE replaces the namespace's with it.
 # (called by name, from fail_nth_op)
-# shellcheck disable=SC2317
-p_empty() { :; }
-p_chain()
+s_empty() { :; }
+# s_chain RULE...: table inet fnth, chain c at prerouting, the rules
+s_chain()
 {
-	ns_nft -f - <<-EOF
-	table inet fnth {
-		chain c {
-			type filter hook prerouting priority mangle; policy accept;
-		}
-	}
-	EOF
+	local r
+	echo "table inet fnth {"
+	echo "	chain c {"
+	echo "		type filter hook prerouting priority mangle; policy accept;"
+	for r in "$@"; do echo "		$r"; done
+	echo "	}"
+	echo "}"
 }
-p_tproxy() { p_chain && ns_nft add rule inet fnth c meta l4proto tcp tproxy to :3129; }
-# shellcheck disable=SC2317
-p_socket() { p_chain && ns_nft add rule inet fnth c socket transparent 1 accept; }
-p_both() { p_tproxy && ns_nft add rule inet fnth c socket transparent 1 accept; }
+TPROXY_RULE="meta l4proto tcp tproxy to :3129"
+SOCKET_RULE="socket transparent 1 accept"
+s_tproxy() { s_chain "$TPROXY_RULE"; }
+s_socket() { s_chain "$SOCKET_RULE"; }
+s_both() { s_chain "$TPROXY_RULE" "$SOCKET_RULE"; }
+setup() { { echo "flush ruleset"; "$1"; } | ns_nft -f -; }
 
-# run_op [--fail-nth N] ARG...: nfnl-raw in the namespace; an argument
-# @WORD is the handle of the rule of inet fnth c that shows WORD
-run_op()
+# handles ARG...: the arguments, each @WORD the handle of the rule of inet
+# fnth c that shows WORD (the same in every run: a new table numbers its
+# rules from the start)
+handles()
 {
-	local a h args=()
+	local a h
+	ARGS=()
 	for a in "$@"; do
 		if [ "${a:0:1}" = @ ]; then
 			h=$(ns_nft -a list chain inet fnth c |
 				sed -n "s/.*${a#@}.* # handle \([0-9]*\)\$/\1/p" | head -n 1)
-			[ -n "$h" ] || { echo "no rule with ${a#@}"; return; }
+			[ -n "$h" ] || return 1
 			a=$h
 		fi
-		args+=("$a")
+		ARGS+=("$a")
 	done
-	ip netns exec "$ns" "$NFNL_RAW" "${args[@]}" 2>&1
 }
+run_op() { nsenter --net="/run/netns/$ns" "$NFNL_RAW" "$@" 2>&1; }
 
 # ---------------------------------------------------------------- clean
 # what the expression modules hold: one reference per expression in any
 # rule (nf_tables takes the type's module per expression)
-MODS=(nft_tproxy nft_socket)
 refcnts()
 {
-	local m
-	for m in "${MODS[@]}"; do
-		printf '%s=%s ' "$m" "$(cat "/sys/module/$m/refcnt" 2> /dev/null || echo none)"
+	local m r
+	for m in nft_tproxy nft_socket; do
+		r=none
+		[ -r "/sys/module/$m/refcnt" ] && read -r r < "/sys/module/$m/refcnt"
+		printf '%s=%s ' "$m" "$r"
 	done
 }
 # defrag hooks of the namespace (nft list hooks: kernels from 5.14)
@@ -122,14 +131,16 @@ ns_nft list hooks ip > /dev/null 2>&1 || {
 	log "nft list hooks does not work on $(uname -r): defrag hooks left unchecked"
 }
 
-# reset: the namespace's ruleset gone; CLEAN_ERR says what stayed behind
-# (the release of a rule's expressions runs after the commit, in a work
-# item: give it time)
-reset()
+# clean: the ruleset gone, nothing may stay behind: a reference a failed
+# run did not put back, or a defrag registration it did not undo, stays
+# for good, so this check at the end of an operation's runs sees it.  The
+# release of a rule's expressions runs after the commit, in a work item:
+# give it time.  CLEAN_ERR says what stayed.
+clean()
 {
 	ns_nft flush ruleset
 	CLEAN_ERR=""
-	busywait 5000 clean_now || CLEAN_ERR=$(clean_now; echo "$CLEAN_WHY")
+	busywait 10000 clean_now || CLEAN_ERR=$(clean_now; echo "$CLEAN_WHY")
 }
 clean_now()
 {
@@ -144,22 +155,23 @@ clean_now()
 }
 
 # ---------------------------------------------------------------- runs
-# fail_nth_op NAME KIND PRE ARG...: the operation ARG... (nfnl-raw) from
-# the state PRE, first without a fault, then with allocation N failed for
-# N = 1, 2, ...  KIND: all (every module must do it), ref (the in-tree
-# modules lack it: N/A there), cg (socket cgroupv2: cgroupv2_lacks)
+# fail_nth_op NAME KIND STATE ARG...: the operation ARG... (nfnl-raw) from
+# STATE, first without a fault, then with allocation N failed for N = 1,
+# 2, ...  KIND: all (every module must do it), ref (the in-tree modules
+# lack it: N/A there), cg (socket cgroupv2: cgroupv2_lacks)
 fail_nth_op()
 {
-	local name=$1 kind=$2 pre=$3 before after out first st n what
+	local name=$1 kind=$2 pre=$3 before after out first st n
 	local refused=0 accepted=0 lost=0
 	shift 3
 
-	reset
-	$pre || { fail "$name: cannot set up the state before"; return; }
+	setup "$pre" || { fail "$name: cannot set up the state before"; return; }
 	before=$(state)
-	out=$(run_op "$@")
+	handles "$@" || { fail "$name: no rule for $*"; return; }
+	out=$(run_op "${ARGS[@]}")
 	first=${out%%$'\n'*}
 	if [ "$first" != ACCEPTED ]; then
+		clean
 		case $kind in
 		ref) ref_lacks "$name ($first)" 1 && return ;;
 		cg) cgroupv2_lacks "$name" "$first" && return ;;
@@ -171,14 +183,8 @@ fail_nth_op()
 	[ "$after" != "$before" ] || { fail "$name: changes nothing"; return; }
 
 	for ((n = 1; n <= FAILNTH_MAX; n++)); do
-		reset
-		if [ -n "$CLEAN_ERR" ]; then
-			if ((n == 1)); then what="run without a fault"; else what="allocation $((n - 1)) failed"; fi
-			fail "$name, $what, then the table deleted: $CLEAN_ERR"
-			return
-		fi
-		$pre || { fail "$name: cannot set up the state before (N=$n)"; return; }
-		out=$(run_op --fail-nth "$n" "$@")
+		setup "$pre" || { fail "$name: cannot set up the state before (N=$n)"; return; }
+		out=$(run_op --fail-nth "$n" "${ARGS[@]}")
 		first=${out%%$'\n'*}
 		st=$(state)
 		if [[ $out == *"fail-nth $n: not reached"* ]]; then
@@ -221,15 +227,15 @@ fail_nth_op()
 		fail "$name: still reaches allocation $FAILNTH_MAX"
 		return
 	fi
-	reset
-	[ -z "$CLEAN_ERR" ] || { fail "$name: at the end: $CLEAN_ERR"; return; }
+	clean
+	[ -z "$CLEAN_ERR" ] || { fail "$name: once its table is deleted: $CLEAN_ERR"; return; }
 	pass "$name: each of $((n - 1)) allocations failed in turn, cleanly" \
 		"($refused refused, $accepted accepted anyway, $lost answers lost)"
 }
 
 # The modules loaded (a first rule of each), and their references once
 # that rule's release has run: the same for a second
-p_both || { fail "cannot add tproxy and socket rules"; exit "$ret"; }
+setup s_both || { fail "cannot add tproxy and socket rules"; exit "$ret"; }
 ns_nft flush ruleset
 base_refs=$(refcnts)
 for _ in $(seq 50); do
@@ -241,29 +247,29 @@ done
 log "fail-nth on $(uname -r), ${NFTP_MODE:-unset} modules; references at rest: $base_refs"
 
 TP=(--table-family inet --table fnth --chain c --existing)
-fail_nth_op "add a table, chain and tproxy rule" all p_empty \
+fail_nth_op "add a table, chain and tproxy rule" all s_empty \
 	--table-family ip --table fnth --chain c --port 3129
-fail_nth_op "add tproxy ip to 127.0.0.1:3129" all p_chain \
+fail_nth_op "add tproxy ip to 127.0.0.1:3129" all s_chain \
 	"${TP[@]}" --nfproto ipv4 --tproxy-family ip --addr 127.0.0.1 --port 3129
-fail_nth_op "add tproxy ip6 to [::1]:3129" all p_chain \
+fail_nth_op "add tproxy ip6 to [::1]:3129" all s_chain \
 	"${TP[@]}" --nfproto ipv6 --tproxy-family ip6 --addr ::1 --port 3129
-fail_nth_op "add tproxy to :3129 (both families)" all p_chain \
+fail_nth_op "add tproxy to :3129 (both families)" all s_chain \
 	"${TP[@]}" --tproxy-family unspec --port 3129
-fail_nth_op "add socket transparent" all p_chain \
+fail_nth_op "add socket transparent" all s_chain \
 	"${TP[@]}" --socket-key transparent --socket-value 1 --verdict accept
-fail_nth_op "add socket cgroupv2 level 1" cg p_chain \
+fail_nth_op "add socket cgroupv2 level 1" cg s_chain \
 	"${TP[@]}" --socket-key cgroupv2 --socket-level 1
-fail_nth_op "add socket uid" ref p_chain \
+fail_nth_op "add socket uid" ref s_chain \
 	"${TP[@]}" --socket-key uid --socket-value 0
-fail_nth_op "add tproxy fail-closed" ref p_chain \
+fail_nth_op "add tproxy fail-closed" ref s_chain \
 	"${TP[@]}" --tproxy-family unspec --port 3129 --tproxy-flags 1
-fail_nth_op "replace a tproxy rule with a socket rule" all p_tproxy \
+fail_nth_op "replace a tproxy rule with a socket rule" all s_tproxy \
 	"${TP[@]}" --replace @tproxy --socket-key transparent --socket-value 1
-fail_nth_op "replace a socket rule with a tproxy rule" all p_socket \
+fail_nth_op "replace a socket rule with a tproxy rule" all s_socket \
 	"${TP[@]}" --replace @socket --tproxy-family unspec --port 3129
-fail_nth_op "delete a tproxy rule" all p_both \
+fail_nth_op "delete a tproxy rule" all s_both \
 	--table-family inet --table fnth --chain c --delete @tproxy
-fail_nth_op "delete a table with tproxy and socket rules" all p_both \
+fail_nth_op "delete a table with tproxy and socket rules" all s_both \
 	--table-family inet --table fnth --delete-table
 
 exit "$ret"
