@@ -64,6 +64,15 @@ def tcp6_csum(src, dst, seg):
     return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
 
 
+def icmp6_csum(src, dst, msg):
+    """msg, an ICMPv6 message from src to dst, with its checksum."""
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) +
+              socket.inet_pton(socket.AF_INET6, dst) +
+              struct.pack("!IxxxB", len(msg), ICMPV6))
+    msg = msg[:2] + b"\0\0" + msg[4:]
+    return msg[:2] + struct.pack("!H", csum(pseudo + msg)) + msg[4:]
+
+
 def udp(sport, dport, payload=b"x", length=None):
     """A UDP header, checksum 0 (none, for IPv4), and payload."""
     if length is None:

@@ -8,10 +8,20 @@ hooks: truncated and malformed TCP/UDP headers, IPv4 options, first,
 middle, last and overlapping fragments, ICMP/ICMPv6 errors quoting bogus
 inner packets, long and truncated IPv6 extension header chains.
 
-Deterministic for a given --seed.  Prints one line of counts per category.
+With --flow, it also opens real connections through the router's tproxy
+rules and crafts packets on their tuples, some with bytes flipped: segments
+of an established flow, SYNs to a TIME_WAIT socket the proxy left (a proxy
+that closes first), ICMP errors quoting a flow's packets.  These reach the
+established, TIME_WAIT and ICMP paths of the socket lookups.  Every real
+connection's reply must name its own original destination and client
+(counted as flow-ok, else flow-wrong, or flow-failed when it never came).
+
+Deterministic for a given --seed (the real connections' timing aside).
+Prints one line of counts per category.
 
 usage: pktfuzz.py --ifname eth0 --dst-mac MAC --src4 A --dst4 A[,A...]
                   --src6 A --dst6 A[,A...] --count N --seed S
+                  [--flow tcp|tw|udp,ADDR,PORT ...]
 """
 
 import argparse
@@ -67,11 +77,157 @@ def l4(rnd, proto):
     return rbytes(rnd, rnd.randint(0, 24))
 
 
+def fmt(addr, port):
+    return "[%s]:%d" % (addr, port) if ":" in addr else "%s:%d" % (addr, port)
+
+
+# Local ports of the real connections: below the ephemeral range and the
+# shell's own flows (lib.sh's SPORT, from 40000), cycled
+FLOW_PORTS = range(20000, 30000)
+# a TIME_WAIT socket lives 60 s: use it well within that
+TW_MAX_AGE = 40
+
+
+class Flows:
+    """Real connections from this namespace through the router's tproxy
+    rules, whose tuples the crafted packets reuse."""
+
+    def __init__(self, specs, counts):
+        self.specs = specs      # (kind, addr, port)
+        self.counts = counts
+        self.port = FLOW_PORTS.start
+        self.est = []           # (sock, kind, src, sport, dst, dport)
+        self.tw = []            # [time, src, sport, dst, dport, fresh]
+        # Copies of the TCP segments this namespace receives: the proxy's
+        # SYN-ACK shows that a SYN took a TIME_WAIT socket over (without the
+        # takeover, the TIME_WAIT socket would only ACK it).
+        self.tw_syn = set()     # (dst, dport, sport) of each clean SYN sent
+        self.raw = []
+        if any(sp[0] == "tw" for sp in specs):
+            for fam in (socket.AF_INET, socket.AF_INET6):
+                r = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
+                r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                r.setblocking(False)
+                self.raw.append(r)
+
+    def count(self, what):
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def next_port(self):
+        self.port += 1
+        if self.port >= FLOW_PORTS.stop:
+            self.port = FLOW_PORTS.start
+        return self.port
+
+    def check(self, line, dst, dport, src, sport):
+        want = "laddr=%s peer=%s " % (fmt(dst, dport), fmt(src, sport))
+        if want in line:
+            self.count("flow-ok")
+            return True
+        self.count("flow-wrong")
+        print("flow-wrong: want %r, got %r" % (want, line), file=sys.stderr)
+        return False
+
+    def open(self, kind, src, family):
+        """A real connection of kind from src; True when it worked."""
+        specs = [sp for sp in self.specs if sp[0] == kind and
+                 (":" in sp[1]) == (family == socket.AF_INET6)]
+        if not specs:
+            return False
+        _, dst, dport = specs[0]
+        stype = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+        sock = socket.socket(family, stype)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.settimeout(10 if kind != "udp" else 2)
+        sport = self.next_port()
+        try:
+            sock.bind((src, sport))
+            sock.connect((dst, dport))
+            if kind == "udp":
+                line = self.udp_exchange(sock)
+            else:
+                sock.sendall(b"fuzz\n")
+                f = sock.makefile("rb")
+                line = f.readline()
+                if kind == "tw":
+                    # the proxy's FIN first: its side keeps the TIME_WAIT
+                    f.read()
+                f.close()
+        except OSError as e:
+            self.count("flow-failed")
+            print("flow-failed: %s %s -> %s: %s" % (
+                kind, fmt(src, sport), fmt(dst, dport), e), file=sys.stderr)
+            sock.close()
+            return False
+        if not self.check(line.decode(errors="replace"), dst, dport, src, sport):
+            sock.close()
+            return False
+        if kind == "tw":
+            # The proxy closed first; closing here leaves its TIME_WAIT.
+            sock.close()
+            self.tw.append([time.monotonic(), src, sport, dst, dport, True])
+            return True
+        self.est.append((sock, kind, src, sport, dst, dport))
+        if len(self.est) > 16:
+            self.est.pop(0)[0].close()
+        return True
+
+    @staticmethod
+    def udp_exchange(sock):
+        for i in range(3):
+            sock.send(b"fuzz %d\n" % i)
+            try:
+                return sock.recv(4096)
+            except socket.timeout:
+                continue
+        raise OSError("no reply to 3 datagrams")
+
+    def pick_est(self, rnd, kinds, family):
+        c = [f for f in self.est if f[1] in kinds and
+             (":" in f[2]) == (family == socket.AF_INET6)]
+        return rnd.choice(c)[1:] if c else None
+
+    def pick_tw(self, rnd, family, fresh):
+        """A TIME_WAIT tuple of family: one nothing was sent to if fresh."""
+        now = time.monotonic()
+        self.tw = [t for t in self.tw if now - t[0] < TW_MAX_AGE]
+        c = [t for t in self.tw if (":" in t[1]) == (family == socket.AF_INET6)
+             and (t[5] or not fresh)]
+        return rnd.choice(c) if c else None
+
+    def drain(self):
+        """Count the SYN-ACKs answering the SYNs sent to TIME_WAIT tuples."""
+        for r in self.raw:
+            while True:
+                try:
+                    data, addr = r.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                if r.family == socket.AF_INET:
+                    data = data[(data[0] & 0xF) * 4:]
+                if len(data) < 14 or data[13] & 0x12 != 0x12:
+                    continue
+                sport, dport = struct.unpack("!HH", data[:4])
+                key = (addr[0], sport, dport)
+                if key in self.tw_syn:
+                    self.tw_syn.remove(key)
+                    self.count("flow-tw-synack")
+
+    def close(self):
+        for f in self.est:
+            f[0].close()
+        time.sleep(1)
+        self.drain()
+        for r in self.raw:
+            r.close()
+
+
 class Fuzzer:
     def __init__(self, args):
         self.a = args
         self.rnd = random.Random(args.seed)
         self.counts = {}
+        self.flows = Flows(args.flow, self.counts)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         self.sock.bind((args.ifname, 0))
         self.src_mac = self.sock.getsockname()[4]
@@ -262,16 +418,196 @@ class Fuzzer:
         self.send("v6-icmp", ETH_P_IPV6,
                   ip6(self.a.src6, self.d6(), ICMPV6, icmp))
 
+    # ---------------------------------------------------------- flows
+    def family(self):
+        return self.rnd.choice((socket.AF_INET, socket.AF_INET6))
+
+    def src(self, family):
+        return self.a.src6 if family == socket.AF_INET6 else self.a.src4
+
+    def l3(self, src, dst, proto, payload):
+        """(ethertype, packet): an IPv4 or IPv6 header over payload."""
+        if ":" in src:
+            return ETH_P_IPV6, ip6(src, dst, proto, payload)
+        return ETH_P_IP, ip4(src, dst, proto, payload, self.rnd)
+
+    def tcp_seg(self, src, sport, dst, dport, flags, data=b""):
+        seg = pkt.tcp(sport, dport, self.rnd.getrandbits(32),
+                      self.rnd.getrandbits(32), flags) + data
+        if ":" in src:
+            return pkt.tcp6_csum(src, dst, seg)
+        return pkt.tcp4_csum(src, dst, seg)
+
+    def mutate(self, cat, ethertype, frame, p=0.25):
+        """Send frame, with probability p with 1-3 bits flipped: past
+        the IPv4 header (ip_rcv drops a bad header checksum before the
+        hooks), anywhere past the IPv6 version and flow label."""
+        r = self.rnd
+        if r.random() < p:
+            start = (frame[0] & 0xF) * 4 if ethertype == ETH_P_IP else 4
+            b = bytearray(frame)
+            for _ in range(r.randint(1, 3)):
+                if len(b) > start:
+                    b[r.randrange(start, len(b))] ^= 1 << r.randrange(8)
+            frame, cat = bytes(b), cat + "-mut"
+        self.send(cat, ethertype, frame)
+
+    def flow_tuple(self, kinds):
+        """A live flow of one of kinds in a random family, opened when there
+        is none (or now and then, so the set changes)."""
+        fam = self.family()
+        f = self.flows.pick_est(self.rnd, kinds, fam)
+        if f is None or self.rnd.random() < 0.01:
+            self.flows.open(self.rnd.choice(kinds), self.src(fam), fam)
+            f = self.flows.pick_est(self.rnd, kinds, fam)
+        return f
+
+    def flow_tcp(self):
+        """A segment on an established flow's tuple: the established
+        lookups; random sequence numbers keep the real flow intact."""
+        f = self.flow_tuple(("tcp",))
+        if f is None:
+            return
+        _, src, sport, dst, dport = f
+        r = self.rnd
+        flags = r.choice((0x10, 0x18, 0x11, 0x02, 0x12, 0x04, 0x14, 0x01))
+        data = rbytes(r, r.choice((0, 0, 1, 64))) if flags & 0x10 else b""
+        et, frame = self.l3(src, dst, TCP,
+                            self.tcp_seg(src, sport, dst, dport, flags, data))
+        self.mutate("flow-tcp", et, frame)
+
+    def flow_udp(self):
+        """A datagram on a UDP flow's tuple: the proxy answers it."""
+        f = self.flow_tuple(("udp",))
+        if f is None:
+            return
+        _, src, sport, dst, dport = f
+        payload = pkt.udp(sport, dport, b"fuzz %d\n" % self.rnd.getrandbits(8))
+        et, frame = self.l3(src, dst, UDP, payload)
+        self.mutate("flow-udp", et, frame)
+
+    def flow_tw(self):
+        """A segment to a TIME_WAIT socket's tuple.  A SYN, to a tuple that
+        nothing else was sent to, must take the TIME_WAIT socket over for
+        the tproxy rule's listener (counted when the router still had the
+        TIME_WAIT socket); other flags and mutations go to used tuples."""
+        r = self.rnd
+        fam = self.family()
+        syn = r.random() < 0.15
+        t = self.flows.pick_tw(r, fam, syn)
+        if t is None or (not syn and r.random() < 0.05):
+            self.flows.open("tw", self.src(fam), fam)
+            t = self.flows.pick_tw(r, fam, syn)
+            if t is None:
+                return
+        self.flows.drain()
+        src, sport, dst, dport = t[1:5]
+        if not syn:
+            t[5] = False
+            flags = r.choice((0x10, 0x11, 0x12, 0x04, 0x02))
+            et, frame = self.l3(src, dst, TCP,
+                                self.tcp_seg(src, sport, dst, dport, flags))
+            self.mutate("flow-tw", et, frame)
+            return
+        # one SYN takes the TIME_WAIT socket over: the tuple is done
+        self.flows.tw.remove(t)
+        et, frame = self.l3(src, dst, TCP,
+                            self.tcp_seg(src, sport, dst, dport, 0x02))
+        if r.random() < 0.25:
+            # a flipped bit may spoil the checksum, which TCP checks
+            # after the hooks: no answer is owed
+            self.mutate("flow-tw-syn", et, frame, 1)
+            return
+        if self.a.router_pid and \
+                tcp_state(self.a.router_pid, dst, dport, src, sport) != "06":
+            self.send("flow-tw-syn-nosocket", et, frame)
+            return
+        self.flows.tw_syn.add((dst, dport, sport))
+        self.send("flow-tw-syn", et, frame)
+
+    def flow_icmp(self):
+        """An ICMP error quoting what the router sent on a flow (from the
+        original destination to the client): the ICMP lookups, which
+        take the quoted tuple reversed."""
+        f = self.flow_tuple(("tcp", "udp"))
+        if f is None:
+            return
+        kind, src, sport, dst, dport = f
+        r = self.rnd
+        proto = UDP if kind == "udp" else TCP
+        if proto == TCP:
+            inner_l4 = pkt.tcp(dport, sport, r.getrandbits(32), 0, 0x18)
+        else:
+            inner_l4 = pkt.udp(dport, sport, b"x")
+        if ":" in src:
+            inner = ip6(dst, src, proto, inner_l4)
+            # destination unreachable (codes 0-4), time exceeded; no
+            # packet too big, which would shrink the valid flows' MTU
+            itype, code = r.choice(((1, 0), (1, 1), (1, 3), (1, 4), (3, 0)))
+        else:
+            inner = ip4(dst, src, proto, inner_l4, r)
+            itype, code = r.choice(((3, 0), (3, 1), (3, 3), (3, 13), (11, 0)))
+        if r.random() < 0.2:
+            inner = inner[:r.randint(0, len(inner))]
+        msg = struct.pack("!BBHI", itype, code, 0, 0) + inner
+        if ":" in src:
+            msg = pkt.icmp6_csum(src, dst, msg)
+            et, frame = ETH_P_IPV6, ip6(src, dst, ICMPV6, msg)
+        else:
+            msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+            et, frame = ETH_P_IP, ip4(src, dst, ICMP, msg, r)
+        self.mutate("flow-icmp", et, frame)
+
     def run(self):
         gens = [self.v4_truncated_l4, self.v4_bad_l4, self.v4_options,
                 self.v4_fragments, self.v4_icmp_error, self.v6_chain,
                 self.v6_fragment, self.v6_icmp_error]
+        kinds = {sp[0] for sp in self.a.flow}
+        if "tcp" in kinds:
+            gens += [self.flow_tcp, self.flow_tcp]
+        if "udp" in kinds:
+            gens += [self.flow_udp]
+        if kinds & {"tcp", "udp"}:
+            gens += [self.flow_icmp, self.flow_icmp]
+        if "tw" in kinds:
+            gens += [self.flow_tw]
         for i in range(self.a.count):
             self.rnd.choice(gens)()
             if self.a.pace and i % self.a.pace == 0:
                 time.sleep(0.001)
+        self.flows.close()
         for k in sorted(self.counts):
             print("%s %d" % (k, self.counts[k]))
+        return 0
+
+
+def tcp_state(pid, laddr, lport, raddr, rport):
+    """The state (hex, as /proc/net/tcp has it) of the TCP socket
+    laddr:lport <-> raddr:rport in the netns of process pid, or None."""
+    v6 = ":" in laddr
+    fam = socket.AF_INET6 if v6 else socket.AF_INET
+
+    def hexaddr(a):
+        b = socket.inet_pton(fam, a)
+        # /proc prints each 32-bit word in host order
+        return "".join("%08X" % struct.unpack("<I", b[i:i + 4])[0]
+                       for i in range(0, len(b), 4))
+    want = ("%s:%04X" % (hexaddr(laddr), lport),
+            "%s:%04X" % (hexaddr(raddr), rport))
+    with open("/proc/%d/net/tcp%s" % (pid, "6" if v6 else "")) as f:
+        next(f)
+        for line in f:
+            w = line.split()
+            if (w[1], w[2]) == want:
+                return w[3]
+    return None
+
+
+def flow_spec(text):
+    kind, addr, port = text.split(",")
+    if kind not in ("tcp", "tw", "udp"):
+        raise argparse.ArgumentTypeError("flow kind %r: tcp, tw or udp" % kind)
+    return kind, addr, int(port)
 
 
 def main():
@@ -286,8 +622,14 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--pace", type=int, default=50,
                    help="sleep 1 ms every N packets (0: never)")
-    Fuzzer(p.parse_args()).run()
-    return 0
+    p.add_argument("--router-pid", type=int, default=0,
+                   help="a process in the router's netns: a SYN to a tuple "
+                   "whose TIME_WAIT socket is gone there is not counted")
+    p.add_argument("--flow", type=flow_spec, action="append", default=[],
+                   metavar="KIND,ADDR,PORT",
+                   help="real connections through tproxy (tcp, udp; tw: "
+                   "to a proxy that closes first) whose tuples are fuzzed")
+    return Fuzzer(p.parse_args()).run()
 
 
 if __name__ == "__main__":
