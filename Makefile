@@ -19,6 +19,10 @@
 #                                          in-tree modules, IPv6, cgroups,
 #                                          conntrack (no kernel built)
 # make lint                                shellcheck, checkpatch, kernel-doc
+# make coverage                            suite on a gcov 6.1 kernel, then
+#                                          the modules' line coverage
+# make fuzz                                a million netlink cases, then a
+#                                          million crafted packets (ours)
 # make demo                                a proxied connection, shown
 # make userspace                           the patched libnftnl and nft,
 #                                          into build/userspace/prefix
@@ -52,7 +56,7 @@ endif
 
 .PHONY: all modules deps builddir check check-matrix check-debug coverage check-nointree \
 	check-noipv6 check-nosockcg kconfig-check lint userspace tools load demo install uninstall \
-	install-tools uninstall-tools clean fuzz-tool fuzz
+	install-tools uninstall-tools clean fuzz-tool fuzz fuzz-netlink fuzz-packets
 
 all: modules
 
@@ -178,17 +182,32 @@ clean:
 # `make fuzz` runs FUZZ_CASES cases (seed FUZZ_SEED) in the VM on our
 # modules, split over FUZZ_JOBS processes; each process's report (and a
 # progress line every 5 minutes) in build/logs/fuzz-<kver>/fuzz.N.out, kept
-# even when the run is cut by FUZZ_TIMEOUT.
+# even when the run is cut by FUZZ_TIMEOUT.  Then it sends PKTFUZZ_COUNT
+# crafted packets (seed PKTFUZZ_SEED) through selftests/nft_fuzz_packets.sh
+# on our modules, its output in build/logs/fuzz-<kver>/packets.log.
+# `make fuzz-netlink` and `make fuzz-packets` run one of the two.
 FUZZ_CASES ?= 1000000
 FUZZ_SEED ?= 1
 FUZZ_JOBS ?= 1
 FUZZ_TIMEOUT ?= 86400
+PKTFUZZ_COUNT ?= 1000000
+PKTFUZZ_SEED ?= 1
 
 fuzz-tool:
 	$(MAKE) -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
 
-fuzz: fuzz-tool modules
+fuzz: fuzz-netlink fuzz-packets
+
+fuzz-netlink: fuzz-tool modules
 	scripts/vm-run --kver $(KVER) --timeout $(FUZZ_TIMEOUT) \
 		--out build/logs/fuzz-$(KVER) -- \
 		tools/nfnl-fuzz/fuzz-parallel.sh build/tools/nfnl-fuzz \
 		$(FUZZ_SEED) $(FUZZ_CASES) $(FUZZ_JOBS)
+
+fuzz-packets:
+	PKTFUZZ_COUNT=$(PKTFUZZ_COUNT) PKTFUZZ_SEED=$(PKTFUZZ_SEED) \
+	NFTP_TEST_TIMEOUT=$(FUZZ_TIMEOUT) \
+		scripts/check.sh --kver $(KVER) --ours-only nft_fuzz_packets.sh; \
+	st=$$?; mkdir -p build/logs/fuzz-$(KVER); \
+	cp build/logs/check-$(KVER)-ours.log build/logs/fuzz-$(KVER)/packets.log; \
+	exit $$st

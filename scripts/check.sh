@@ -48,8 +48,10 @@ fi
 per_test=${NFTP_TEST_TIMEOUT:-900}
 if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
 vmopts=(--timeout $((ntests * (per_test + 15) + 300)))
-# The selftests' time knobs (selftests/README.md), for a slow or busy host.
-for v in NFTP_TEST_TIMEOUT BUSYWAIT_TIMEOUT CLIENT_TIMEOUT IO_TIMEOUT; do
+# The selftests' time knobs (selftests/README.md), for a slow or busy host,
+# and the packet fuzzer's size.
+for v in NFTP_TEST_TIMEOUT BUSYWAIT_TIMEOUT CLIENT_TIMEOUT IO_TIMEOUT \
+	PKTFUZZ_COUNT PKTFUZZ_SEED; do
 	[ -n "${!v:-}" ] && vmopts+=(--env "$v=${!v}")
 done
 

@@ -165,6 +165,8 @@ PID_LIST+=("$fuzz_pid")
 
 flows=0 bad=0
 while kill -0 "$fuzz_pid" 2>/dev/null || [ "$flows" -lt 8 ]; do
+	# a run of a million packets outlasts the ports from 40000 up
+	[ "$SPORT" -lt 60000 ] || SPORT=40000
 	for dst in "$S1_4" "$S1_6"; do
 		cl=$C4
 		[ "$dst" = "$S1_6" ] && cl=$C6
