@@ -49,9 +49,9 @@ per_test=${NFTP_TEST_TIMEOUT:-900}
 if (($#)); then ntests=$#; else ntests=$(find selftests -maxdepth 1 -name 'nft_*.sh' | wc -l); fi
 vmopts=(--timeout $((ntests * (per_test + 15) + 300)))
 # The selftests' time knobs (selftests/README.md), for a slow or busy host,
-# and the packet fuzzer's size.
+# the packet fuzzer's size and the fail-nth operations to run.
 for v in NFTP_TEST_TIMEOUT BUSYWAIT_TIMEOUT CLIENT_TIMEOUT IO_TIMEOUT \
-	PKTFUZZ_COUNT PKTFUZZ_SEED; do
+	PKTFUZZ_COUNT PKTFUZZ_SEED FAILNTH_OPS; do
 	[ -n "${!v:-}" ] && vmopts+=(--env "$v=${!v}")
 done
 
