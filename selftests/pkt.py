@@ -47,30 +47,38 @@ def tcp(sport, dport, seq, ack=0, flags=0x02, doff=5, extra=b""):
                        (doff & 0xF) << 4, flags, 65535, 0, 0) + extra
 
 
+def _with_csum(data, off, pseudo=b""):
+    """data with the Internet checksum of pseudo + data at offset off."""
+    data = data[:off] + b"\0\0" + data[off + 2:]
+    return data[:off] + struct.pack("!H", csum(pseudo + data)) + data[off + 2:]
+
+
+def _pseudo6(src, dst, proto, length):
+    return (socket.inet_pton(socket.AF_INET6, src) +
+            socket.inet_pton(socket.AF_INET6, dst) +
+            struct.pack("!IxxxB", length, proto))
+
+
 def tcp4_csum(src, dst, seg):
     """seg, a TCP segment from src to dst (IPv4), with its checksum."""
     pseudo = (socket.inet_aton(src) + socket.inet_aton(dst) +
               struct.pack("!BBH", 0, TCP, len(seg)))
-    seg = seg[:16] + b"\0\0" + seg[18:]
-    return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
+    return _with_csum(seg, 16, pseudo)
 
 
 def tcp6_csum(src, dst, seg):
     """seg, a TCP segment from src to dst (IPv6), with its checksum."""
-    pseudo = (socket.inet_pton(socket.AF_INET6, src) +
-              socket.inet_pton(socket.AF_INET6, dst) +
-              struct.pack("!IxxxB", len(seg), TCP))
-    seg = seg[:16] + b"\0\0" + seg[18:]
-    return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
+    return _with_csum(seg, 16, _pseudo6(src, dst, TCP, len(seg)))
+
+
+def icmp4_csum(msg):
+    """msg, an ICMP message, with its checksum (no pseudo header)."""
+    return _with_csum(msg, 2)
 
 
 def icmp6_csum(src, dst, msg):
     """msg, an ICMPv6 message from src to dst, with its checksum."""
-    pseudo = (socket.inet_pton(socket.AF_INET6, src) +
-              socket.inet_pton(socket.AF_INET6, dst) +
-              struct.pack("!IxxxB", len(msg), ICMPV6))
-    msg = msg[:2] + b"\0\0" + msg[4:]
-    return msg[:2] + struct.pack("!H", csum(pseudo + msg)) + msg[4:]
+    return _with_csum(msg, 2, _pseudo6(src, dst, ICMPV6, len(msg)))
 
 
 def udp(sport, dport, payload=b"x", length=None):

@@ -39,7 +39,7 @@ ETH_P_IPV6 = 0x86DD
 # IPv6 extension headers a chain is built from
 HBH, ROUTING, FRAGMENT, DSTOPTS = pkt.HBH, pkt.ROUTING, pkt.FRAGMENT, pkt.DSTOPTS
 TCP, UDP, ICMP, ICMPV6, NONE = pkt.TCP, pkt.UDP, pkt.ICMP, pkt.ICMPV6, pkt.NONE
-csum, ip6 = pkt.csum, pkt.ip6
+ip6 = pkt.ip6
 
 
 # pkt's headers, with what the caller leaves open drawn from rnd
@@ -335,7 +335,7 @@ class Fuzzer:
             inner = inner[:2] + struct.pack("!H", r.getrandbits(16)) + inner[4:]
         icmp = struct.pack("!BBHI", itype, code, 0,
                            r.choice((0, 1280, 576)) if code == 4 else 0) + inner
-        icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+        icmp = pkt.icmp4_csum(icmp)
         self.send("v4-icmp", ETH_P_IP, ip4(self.a.src4, self.d4(), ICMP,
                                            icmp, r))
 
@@ -554,7 +554,7 @@ class Fuzzer:
             msg = pkt.icmp6_csum(src, dst, msg)
             et, frame = ETH_P_IPV6, ip6(src, dst, ICMPV6, msg)
         else:
-            msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+            msg = pkt.icmp4_csum(msg)
             et, frame = ETH_P_IP, ip4(src, dst, ICMP, msg, r)
         self.mutate("flow-icmp", et, frame)
 
