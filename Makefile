@@ -23,6 +23,9 @@
 #                                          the modules' line coverage
 # make fuzz                                a million netlink cases, then a
 #                                          million crafted packets (ours)
+# make bench                               kernel instructions per proxied
+#                                          datagram/connection, each setup
+#                                          against direct delivery
 # make demo                                a proxied connection, shown
 # make userspace                           the patched libnftnl and nft,
 #                                          into build/userspace/prefix
@@ -56,7 +59,7 @@ endif
 
 .PHONY: all modules deps builddir check check-matrix check-debug coverage check-nointree \
 	check-noipv6 check-nosockcg kconfig-check lint userspace tools load demo install uninstall \
-	install-tools uninstall-tools clean fuzz-tool fuzz fuzz-netlink fuzz-packets
+	install-tools uninstall-tools clean fuzz-tool fuzz fuzz-netlink fuzz-packets bench
 
 all: modules
 
@@ -150,6 +153,12 @@ userspace:
 tools:
 	@$(MAKE) -s -C tools/tpload O=$(CURDIR)/build/tools
 	@$(MAKE) -s -C tools/nfnl-fuzz O=$(CURDIR)/build/tools
+	@$(MAKE) -s -C tools/bench O=$(CURDIR)/build/tools/bench
+
+# guest kernel instructions per unit, ours and in-tree boots alternately
+# (scripts/bench.sh; docs/PERF.md); not part of make check
+bench:
+	scripts/bench.sh $(if $(filter command line environment,$(origin KVER)),--kver $(KVER)) $(BENCH_ARGS)
 
 # nft_load.sh at its full figures in the VM, ours then in-tree (scripts/load.sh)
 load:

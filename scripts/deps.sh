@@ -16,6 +16,8 @@ PKGS=(
 	nftables iproute2 ethtool socat python3 procps iputils-ping squid curl
 	# a UDP-capable transparent proxy (ss-redir), nft_tproxy_ssredir.sh
 	shadowsocks-libev
+	# make bench's iptables TPROXY setup
+	iptables
 )
 
 installed() {

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# make bench: what a proxied packet costs the kernel, in guest kernel
+# instructions (tools/bench/kinsn.c, a QEMU TCG plugin, with -icount so
+# that the guest's timers follow its instructions, not the host's load).
+# Boots the kernel BOOTS times with our modules and BOOTS times with the
+# in-tree ones, alternately; each boot runs every setup and workload of
+# scripts/bench-guest.sh ROUNDS times, setups interleaved.  Then
+# scripts/bench-report prints, per workload and setup: the median
+# instructions per unit, the spread of the runs ((max - min) / median),
+# and the median ratio to direct delivery in the same boot and round.
+#
+# usage: bench.sh [--kver K] [--boots N] [--rounds N] [--works "udp tcp bulk"]
+#                 [--setups "..."] [--units WORK=N] [--flows F]
+# Logs and the report: build/logs/bench-<kver>/ (report.txt).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd -P)
+cd "$top"
+# shellcheck source=scripts/suite_lib.sh
+source scripts/suite_lib.sh
+
+kver='' boots=2 rounds=3 works='udp tcp bulk' setups='' flows=0
+declare -A units=([udp]=20000 [tcp]=1000 [bulk]=2000)
+while (($#)); do
+	case $1 in
+	--kver) kver=${2:?}; shift 2 ;;
+	--boots) boots=${2:?}; shift 2 ;;
+	--rounds) rounds=${2:?}; shift 2 ;;
+	--works) works=${2:?}; shift 2 ;;
+	--setups) setups=${2:?}; shift 2 ;;
+	--units) units[${2%%=*}]=${2#*=}; shift 2 ;;
+	--flows) flows=${2:?}; shift 2 ;;
+	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+suite_prepare "$kver"
+kver=$SUITE_KVER
+out=build/logs/bench-$kver
+rm -rf "$out"
+mkdir -p "$out"
+
+env=(--env NFTP_BUILD_TOOLS="$top/build/tools/bench" --env BENCH_ROUNDS="$rounds"
+	--env BENCH_WORKS="$works" --env BENCH_FLOWS="$flows")
+for w in "${!units[@]}"; do
+	env+=(--env "BENCH_UNITS_$w=${units[$w]}")
+done
+# One vCPU (what -icount allows), the guest's clock driven by the
+# instruction count; the kernel's periodic work kept small.
+quiet="nokaslr nowatchdog nmi_watchdog=0 audit=0 mitigations=off"
+start=$SECONDS
+for ((b = 1; b <= boots; b++)); do
+	for mode in ours ref; do
+		s=$setups
+		if [ -z "$s" ]; then
+			s='direct nft iptables redirect'
+			[ "$mode" = ours ] && s='direct nft localroute iptables redirect'
+		fi
+		dir=$out/$mode.$b
+		mkdir -p "$dir"
+		echo "=== bench: boot $b, $mode modules: $s ==="
+		flag=()
+		[ "$mode" = ref ] && flag=(--ref)
+		scripts/vm-run "${SUITE_BOOT[@]}" "${flag[@]}" --smp 1 --mem 2048 \
+			--timeout 7200 --append "$quiet" --out "$dir" "${env[@]}" \
+			--env BENCH_SETUPS="$s" \
+			--qemu-arg -icount --qemu-arg shift=0 \
+			--qemu-arg -plugin --qemu-arg "$top/build/tools/bench/kinsn.so" \
+			--qemu-arg -d --qemu-arg plugin --qemu-arg -D --qemu-arg "$top/$dir/kinsn.log" \
+			-- scripts/bench-guest.sh
+	done
+done
+echo "bench: $((SECONDS - start)) s in the VMs"
+scripts/bench-report "$out" | tee "$out/report.txt"
