@@ -18,7 +18,8 @@
 #   iptables  -m socket --transparent -j MARK, -j TPROXY, the same routing
 #   redirect  nat prerouting: redirect to :3129
 # Environment: BENCH_ROUNDS, BENCH_WORKS, BENCH_SETUPS, BENCH_UNITS_<work>,
-# BENCH_WARMUP, BENCH_FLOWS (idle established TCP flows, tcp/bulk only).
+# BENCH_WARMUP, BENCH_FLOWS (idle established TCP flows, tcp/bulk only),
+# BENCH_PROFILE (copy /proc/kallsyms out, for scripts/bench-profile).
 set -euo pipefail
 
 tools=${NFTP_BUILD_TOOLS:?}
@@ -147,3 +148,6 @@ for ((r = 1; r <= rounds; r++)); do
 		done
 	done
 done
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	cp /proc/kallsyms "$NFTP_OUT/kallsyms"
+fi

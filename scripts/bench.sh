@@ -11,8 +11,11 @@
 # and the median ratio to direct delivery in the same boot and round.
 #
 # usage: bench.sh [--kver K] [--boots N] [--rounds N] [--works "udp tcp bulk"]
-#                 [--setups "..."] [--units WORK=N] [--flows F]
-# Logs and the report: build/logs/bench-<kver>/ (report.txt).
+#                 [--setups "..."] [--units WORK=N] [--flows F] [--profile]
+#   --profile   also count per kernel function, and print where each setup
+#               spends more than direct delivery (scripts/bench-profile;
+#               the profile's own counting leaves the totals as they are)
+# Logs and the report: build/logs/bench-<kver>/ (report.txt, profile.txt).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -20,7 +23,7 @@ cd "$top"
 # shellcheck source=scripts/suite_lib.sh
 source scripts/suite_lib.sh
 
-kver='' boots=2 rounds=3 works='udp tcp bulk' setups='' flows=0
+kver='' boots=2 rounds=3 works='udp tcp bulk' setups='' flows=0 profile=0
 declare -A units=([udp]=20000 [tcp]=1000 [bulk]=2000)
 while (($#)); do
 	case $1 in
@@ -31,6 +34,7 @@ while (($#)); do
 	--setups) setups=${2:?}; shift 2 ;;
 	--units) units[${2%%=*}]=${2#*=}; shift 2 ;;
 	--flows) flows=${2:?}; shift 2 ;;
+	--profile) profile=1; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -61,16 +65,21 @@ for ((b = 1; b <= boots; b++)); do
 		dir=$out/$mode.$b
 		mkdir -p "$dir"
 		echo "=== bench: boot $b, $mode modules: $s ==="
-		flag=()
+		flag=() plugin=$top/build/tools/bench/kinsn.so
 		[ "$mode" = ref ] && flag=(--ref)
+		((profile)) && plugin+=",profile=$top/$dir/profile" flag+=(--env BENCH_PROFILE=1)
 		scripts/vm-run "${SUITE_BOOT[@]}" "${flag[@]}" --smp 1 --mem 2048 \
 			--timeout 7200 --append "$quiet" --out "$dir" "${env[@]}" \
 			--env BENCH_SETUPS="$s" \
 			--qemu-arg -icount --qemu-arg shift=0 \
-			--qemu-arg -plugin --qemu-arg "$top/build/tools/bench/kinsn.so" \
+			--qemu-arg -plugin --qemu-arg "$plugin" \
 			--qemu-arg -d --qemu-arg plugin --qemu-arg -D --qemu-arg "$top/$dir/kinsn.log" \
 			-- scripts/bench-guest.sh
 	done
 done
 echo "bench: $((SECONDS - start)) s in the VMs"
 scripts/bench-report "$out" | tee "$out/report.txt"
+if ((profile)); then
+	scripts/bench-profile "$out" >"$out/profile.txt"
+	echo "bench: where the setups spend more than direct: $out/profile.txt"
+fi
