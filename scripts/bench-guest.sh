@@ -17,6 +17,9 @@
 #             rule, no table 100 (ours only)
 #   iptables  -m socket --transparent -j MARK, -j TPROXY, the same routing
 #   redirect  nat prerouting: redirect to :3129
+#   rules     as nft, with BENCH_PORTS proxied ports (default 1000), a
+#             tproxy rule each; the client sends to the last one
+#   set       as rules, the ports in one set of one rule
 # Environment: BENCH_ROUNDS, BENCH_WORKS, BENCH_SETUPS, BENCH_UNITS_<work>,
 # BENCH_WARMUP, BENCH_FLOWS (idle established TCP flows, tcp/bulk only),
 # BENCH_PROFILE (copy /proc/kallsyms out, for scripts/bench-profile).
@@ -30,6 +33,7 @@ works=${BENCH_WORKS:-udp tcp bulk}
 setups=${BENCH_SETUPS:-direct nft localroute iptables redirect}
 warmup=${BENCH_WARMUP:-200}
 flows=${BENCH_FLOWS:-0}
+ports=${BENCH_PORTS:-1000}
 runs=${NFTP_OUT:?}/runs
 : >"$runs"
 
@@ -42,6 +46,11 @@ topology() {
 	ip link add v0 netns bc type veth peer name v1 netns bs
 	ip -n bc addr add 10.0.0.1/24 dev v0
 	ip -n bs addr add 10.0.0.2/24 dev v1
+	# direct with flows: the idle flows' further destinations (nftp-bench)
+	if ((flows)); then
+		ip -n bs addr add 10.0.0.3/24 dev v1
+		ip -n bs addr add 10.0.0.4/24 dev v1
+	fi
 	for ns in bc bs; do
 		ip -n "$ns" link set lo up
 	done
@@ -103,6 +112,25 @@ setup() {
 					--on-port 3129 --tproxy-mark 1/1
 			done
 		EOR
+		;;
+	rules | set)
+		dst=198.51.100.1:$((1000 + ports - 1))
+		classic_routes
+		{
+			echo 'table ip bench {'
+			echo 'chain pre {'
+			echo 'type filter hook prerouting priority mangle; policy accept;'
+			echo 'meta l4proto { tcp, udp } socket transparent 1 meta mark set 1 accept'
+			if [ "$1" = set ]; then
+				echo "meta l4proto { tcp, udp } th dport { $(seq -s , 1000 $((1000 + ports - 1))) } tproxy to :3129 meta mark set 1 accept"
+			else
+				for ((p = 1000; p < 1000 + ports; p++)); do
+					echo "meta l4proto { tcp, udp } th dport $p tproxy to :3129 meta mark set 1 accept"
+				done
+			fi
+			echo '}'
+			echo '}'
+		} | ip netns exec bs "$nft" -f -
 		;;
 	redirect)
 		dst=198.51.100.1:80

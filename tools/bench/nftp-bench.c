@@ -16,7 +16,8 @@
  *
  * NETNS is a path (/run/netns/NAME).  --flows F first opens F more TCP
  * connections the same way and leaves them established, to see what the
- * size of the socket tables costs.  Around the N measured units (after
+ * size of the socket tables costs; every 50000 of them go to the next
+ * address after --dst's (ADDR+1, ADDR+2, ...), which must reach the server.  Around the N measured units (after
  * WARMUP unmeasured ones) it executes the markers that the kinsn plugin
  * (tools/bench/kinsn.c) counts at: 1 before, 2 after.  Prints "units N"
  * and exits 0, or exits 1 on a failed unit, 2 on bad usage.
@@ -54,6 +55,7 @@ static void mark_end(void)
 }
 
 #define BULK_CHUNK 65536
+#define FLOWS_PER_DST 50000
 
 enum work { W_UDP, W_TCP, W_BULK };
 
@@ -138,13 +140,13 @@ static int server_socket(int type)
 	return fd;
 }
 
-/* a connection to --dst, accepted; the client's end in *cfd */
-static int tcp_pair(int lfd, int *cfd)
+/* a connection to @dst, accepted; the client's end in *cfd */
+static int tcp_pair(int lfd, const struct sockaddr_in *dst, int *cfd)
 {
 	int afd;
 
 	*cfd = sock_in(cfg.client_ns, SOCK_STREAM);
-	if (connect(*cfd, (struct sockaddr *)&cfg.dst, sizeof(cfg.dst)))
+	if (connect(*cfd, (const struct sockaddr *)dst, sizeof(*dst)))
 		die(1, "connect: %s", strerror(errno));
 	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (afd < 0)
@@ -168,7 +170,7 @@ static void udp_units(int cfd, int sfd, long n)
 static void tcp_units(int lfd, long n)
 {
 	while (n--) {
-		int cfd, afd = tcp_pair(lfd, &cfd);
+		int cfd, afd = tcp_pair(lfd, &cfg.dst, &cfd);
 
 		close(cfd);
 		close(afd);
@@ -294,13 +296,16 @@ int main(int argc, char **argv)
 	parse(argc, argv);
 	raise_nofile(2 * cfg.flows + 64);
 	lfd = server_socket(cfg.work == W_UDP ? SOCK_DGRAM : SOCK_STREAM);
+	if (cfg.flows && cfg.work == W_UDP)
+		die(2, "--flows wants tcp or bulk (the flows need a listener)");
 	for (i = 0; i < cfg.flows; i++) {
+		struct sockaddr_in dst = cfg.dst;
 		int idle;
 
-		/* needs a listener: the idle flows are TCP whatever the work */
-		if (cfg.work == W_UDP)
-			die(2, "--flows wants tcp or bulk");
-		tcp_pair(lfd, &idle);
+		/* one client address has 64k ports to a destination */
+		dst.sin_addr.s_addr = htonl(ntohl(dst.sin_addr.s_addr) +
+					    i / FLOWS_PER_DST);
+		tcp_pair(lfd, &dst, &idle);
 	}
 	switch (cfg.work) {
 	case W_UDP:
@@ -317,7 +322,7 @@ int main(int argc, char **argv)
 		mark_end();
 		break;
 	case W_BULK:
-		afd = tcp_pair(lfd, &cfd);
+		afd = tcp_pair(lfd, &cfg.dst, &cfd);
 		bulk_units(cfd, afd, cfg.warmup);
 		mark_begin();
 		bulk_units(cfd, afd, cfg.units);
