@@ -115,8 +115,9 @@ scan_brief() {
 
 # split: print the tests in JOBS lines, each the space-separated list of
 # one guest: longest first onto the guest with the least so far, by each
-# script's time in the newest debug log that has it ("ok N name # 123s" in
-# build/logs/check-debug-*.log, either mode: they take about as long).
+# script's time in the newest debug or coverage log that has it ("ok N
+# name # 123s" in build/logs/check-{debug,cov}-*.log, either mode: they
+# take about as long).
 # The grouping only spreads the time; every script runs either way.
 split() {
 	local t name secs j best times
@@ -124,7 +125,7 @@ split() {
 	for ((j = 0; j < jobs; j++)); do groups[j]='' load[j]=0; done
 	# "name secs" of every passed script, oldest log first
 	# shellcheck disable=SC2012,SC2011 # our own names, no spaces
-	times=$(ls -tr build/logs/check-debug-*.log 2>/dev/null | xargs -r cat |
+	times=$(ls -tr build/logs/check-debug-*.log build/logs/check-cov-*.log 2>/dev/null | xargs -r cat |
 		sed -n 's/^ok [0-9]* \([^ ]*\) # \([0-9]*\)s.*/\1 \2/p') || true # no logs yet
 	for t in "${tests[@]}"; do
 		name=$(basename "$t" .sh)
