@@ -69,36 +69,38 @@ classic_routes() {
 	ip -n bs route add local 0.0.0.0/0 dev lo table 100
 }
 
+# ruleset TYPE PRIORITY RULE...: table ip bench, its one prerouting chain
+ruleset() {
+	local type=$1 prio=$2
+	shift 2
+	{
+		echo 'table ip bench {'
+		echo 'chain pre {'
+		echo "type $type hook prerouting priority $prio; policy accept;"
+		printf '%s\n' "$@"
+		echo '}'
+		echo '}'
+	} | ip netns exec bs "$nft" -f -
+}
+
+l4='meta l4proto { tcp, udp }'
+classic='tproxy to :3129 meta mark set 1 accept'
 setup() {
+	local p rules=()
+
+	dst=198.51.100.1:80
 	case $1 in
 	direct) dst=10.0.0.2:3129 ;;
 	nft)
-		dst=198.51.100.1:80
 		classic_routes
-		ip netns exec bs "$nft" -f - <<-'EOR'
-			table ip bench {
-				chain pre {
-					type filter hook prerouting priority mangle; policy accept;
-					meta l4proto { tcp, udp } socket transparent 1 meta mark set 1 accept
-					meta l4proto { tcp, udp } th dport 80 tproxy to :3129 meta mark set 1 accept
-				}
-			}
-		EOR
+		ruleset filter mangle "$l4 socket transparent 1 meta mark set 1 accept" \
+			"$l4 th dport 80 $classic"
 		;;
 	localroute)
-		dst=198.51.100.1:80
-		ip netns exec bs "$nft" -f - <<-'EOR'
-			table ip bench {
-				chain pre {
-					type filter hook prerouting priority mangle; policy accept;
-					meta l4proto { tcp, udp } socket transparent 1 tproxy to :3129 local-route accept
-					meta l4proto { tcp, udp } th dport 80 tproxy to :3129 local-route accept
-				}
-			}
-		EOR
+		ruleset filter mangle "$l4 socket transparent 1 tproxy to :3129 local-route accept" \
+			"$l4 th dport 80 tproxy to :3129 local-route accept"
 		;;
 	iptables)
-		dst=198.51.100.1:80
 		classic_routes
 		ip netns exec bs sh -e <<-'EOR'
 			iptables -t mangle -N DIVERT
@@ -116,33 +118,16 @@ setup() {
 	rules | set)
 		dst=198.51.100.1:$((1000 + ports - 1))
 		classic_routes
-		{
-			echo 'table ip bench {'
-			echo 'chain pre {'
-			echo 'type filter hook prerouting priority mangle; policy accept;'
-			echo 'meta l4proto { tcp, udp } socket transparent 1 meta mark set 1 accept'
-			if [ "$1" = set ]; then
-				echo "meta l4proto { tcp, udp } th dport { $(seq -s , 1000 $((1000 + ports - 1))) } tproxy to :3129 meta mark set 1 accept"
-			else
-				for ((p = 1000; p < 1000 + ports; p++)); do
-					echo "meta l4proto { tcp, udp } th dport $p tproxy to :3129 meta mark set 1 accept"
-				done
-			fi
-			echo '}'
-			echo '}'
-		} | ip netns exec bs "$nft" -f -
+		if [ "$1" = set ]; then
+			rules=("$l4 th dport { $(seq -s , 1000 $((1000 + ports - 1))) } $classic")
+		else
+			for ((p = 1000; p < 1000 + ports; p++)); do
+				rules+=("$l4 th dport $p $classic")
+			done
+		fi
+		ruleset filter mangle "$l4 socket transparent 1 meta mark set 1 accept" "${rules[@]}"
 		;;
-	redirect)
-		dst=198.51.100.1:80
-		ip netns exec bs "$nft" -f - <<-'EOR'
-			table ip bench {
-				chain pre {
-					type nat hook prerouting priority dstnat; policy accept;
-					meta l4proto { tcp, udp } th dport 80 redirect to :3129
-				}
-			}
-		EOR
-		;;
+	redirect) ruleset nat dstnat "$l4 th dport 80 redirect to :3129" ;;
 	*) echo "bench-guest: unknown setup $1" >&2; exit 2 ;;
 	esac
 }
