@@ -155,6 +155,50 @@ case $? in
 *) result diagnose-static "$(grep -E '^(FAIL|    \|)' <<<"$out" | head -n 8 | tr '\n' ' ')" ;;
 esac
 
+# make bench's tools: qemu loads the plugin and refuses a bad argument;
+# bench-report computes a known table and refuses markers that do not
+# match the runs
+bench_fixture() { # DIR MODE KERNEL-COUNT-PER-RUN...
+	local d=$1/$2.1 k=0 c
+	shift 2
+	mkdir -p "$d"
+	: >"$d/runs" && : >"$d/kinsn.log"
+	for c in "$@"; do
+		echo "run ${c%%=*} udp 100" >>"$d/runs"
+		echo "kinsn: mark 1 kernel $k user 0" >>"$d/kinsn.log"
+		k=$((k + ${c#*=} * 100 + 7))
+		echo "kinsn: mark 2 kernel $((k - 7)) user 0" >>"$d/kinsn.log"
+	done
+}
+bench_check() {
+	local so=$work/bench/kinsn.so b=$work/bench-runs
+	make -s -C "$work/checkout/tools/bench" O="$work/bench" || return
+	# loaded, qemu waits (-S) until the timeout ends it
+	timeout 5 qemu-system-x86_64 -M none -display none -nodefaults -S \
+		-plugin "$so" -d plugin -D "$work/kinsn.log" >"$work/qemu.txt" 2>&1
+	[ $? -eq 124 ] || { echo "qemu did not run with the plugin: $(head -c 300 "$work/qemu.txt")"; return; }
+	if timeout 5 qemu-system-x86_64 -M none -display none -nodefaults -S \
+		-plugin "$so,bogus=1" -d plugin -D "$work/kinsn.log" >/dev/null 2>&1 ||
+		! grep -q 'the one argument is profile=PATH' "$work/kinsn.log"; then
+		echo "the plugin took a bad argument"
+		return
+	fi
+	bench_fixture "$b" ours direct=1000 nft=1330 direct=1002 nft=1331 direct=1000 nft=1400
+	bench_fixture "$b" ref direct=998 nft=1310 direct=1000 nft=1312
+	"$work/checkout/scripts/bench-report" "$b" >"$work/report.txt" || return
+	if ! grep -Eq '^  direct +5 +1000 +0\.40% +1\.000$' "$work/report.txt" ||
+		! grep -Eq '^  nft \(ours\) +3 +1331 +5\.26% +1\.330$' "$work/report.txt" ||
+		! grep -Eq '^  nft, ours / in-tree: 1\.015$' "$work/report.txt"; then
+		echo "bench-report: $(tr '\n' ' ' <"$work/report.txt")"
+		return
+	fi
+	echo "kinsn: mark 1 kernel 0 user 0" >>"$b/ref.1/kinsn.log"
+	"$work/checkout/scripts/bench-report" "$b" >/dev/null 2>&1 &&
+		echo "bench-report took a marker without its run"
+}
+out=$(bench_check 2>&1)
+result bench-tools "${out:-ok}"
+
 # make lint, on the tree itself (a copy has no git to list the files)
 if out=$(cd "$top" && scripts/lint.sh 2>&1); then
 	result lint ok
