@@ -47,6 +47,11 @@ while (($#)); do
 	esac
 done
 
+# qemu's -plugin splits its argument at commas
+if [[ $top == *,* ]]; then
+	echo "bench: the checkout's path has a comma, which qemu's -plugin cannot take: $top" >&2
+	exit 2
+fi
 suite_prepare "$kver"
 kver=$SUITE_KVER
 out=build/logs/bench-$kver
