@@ -22,7 +22,7 @@
 #   set       as rules, the ports in one set of one rule
 # Environment: BENCH_ROUNDS, BENCH_WORKS, BENCH_SETUPS, BENCH_UNITS_<work>,
 # BENCH_WARMUP, BENCH_FLOWS (idle established TCP flows, tcp/bulk only),
-# BENCH_PROFILE (copy /proc/kallsyms out, for scripts/bench-profile).
+# BENCH_PROFILE (copy /proc/kallsyms out, for scripts/bench-report --profile).
 set -euo pipefail
 
 tools=${NFTP_BUILD_TOOLS:?}

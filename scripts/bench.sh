@@ -66,15 +66,12 @@ done
 # One vCPU (what -icount allows), the guest's clock driven by the
 # instruction count; the kernel's periodic work kept small.
 quiet="nokaslr nowatchdog nmi_watchdog=0 audit=0 mitigations=off"
-# a socket pair per flow, some 10 KB
+# a socket pair per flow, some 20 KB
 mem=$((2048 + flows / 50))
 start=$SECONDS
 for ((b = 1; b <= boots; b++)); do
 	for mode in ours ref; do
-		s=$setups
-		if [ -z "$s" ]; then
-			s='direct nft localroute iptables redirect'
-		fi
+		s=${setups:-direct nft localroute iptables redirect}
 		[ "$mode" = ref ] && s=$(sed 's/\blocalroute\b//; s/  */ /g' <<<"$s")
 		dir=$out/$mode.$b
 		mkdir -p "$dir"

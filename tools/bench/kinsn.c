@@ -15,7 +15,7 @@
  * With the argument profile=PATH it also counts per kernel instruction
  * address, and at each marker 2 appends to PATH the counts since the last
  * marker 1: a line "profile", then "ADDRESS COUNT" (hex, decimal) for each
- * address executed (scripts/bench-profile maps them to functions).
+ * address executed (scripts/bench-report --profile maps them to functions).
  * Built against QEMU's plugin API version 1 (QEMU 4.2 to 8.x), declared in
  * qemu-plugin-api.h: no QEMU headers are required.
  */
@@ -128,15 +128,15 @@ static void on_translate(uint64_t id, struct qemu_plugin_tb *tb)
 	(void)id;
 	for (i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-		bool kernel = qemu_plugin_insn_vaddr(insn) >= KERNEL_BASE;
+		uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
+		bool kernel = vaddr >= KERNEL_BASE;
 		uint64_t *counter;
 		int mark;
 
 		qemu_plugin_register_vcpu_insn_exec_inline(insn,
 				QEMU_PLUGIN_INLINE_ADD_U64,
 				kernel ? &kernel_insns : &user_insns, 1);
-		counter = prof && kernel ?
-			prof_counter(qemu_plugin_insn_vaddr(insn)) : NULL;
+		counter = prof && kernel ? prof_counter(vaddr) : NULL;
 		if (counter)
 			qemu_plugin_register_vcpu_insn_exec_inline(insn,
 					QEMU_PLUGIN_INLINE_ADD_U64, counter, 1);

@@ -16,10 +16,12 @@
  *
  * NETNS is a path (/run/netns/NAME).  --flows F first opens F more TCP
  * connections the same way and leaves them established, to see what the
- * size of the socket tables costs; every 50000 of them go to the next
- * address after --dst's (ADDR+1, ADDR+2, ...), which must reach the server.  Around the N measured units (after
- * WARMUP unmeasured ones) it executes the markers that the kinsn plugin
- * (tools/bench/kinsn.c) counts at: 1 before, 2 after.  Prints "units N"
+ * size of the socket tables costs (tcp and bulk only: the flows need a
+ * listener); every 50000 of them go to the next address after --dst's
+ * (ADDR+1, ADDR+2, ...), which must reach the server.  Around the N
+ * measured units (after WARMUP unmeasured ones) it executes the markers
+ * that the kinsn plugin (tools/bench/kinsn.c) counts at: 1 before, 2
+ * after.  Prints "units N"
  * and exits 0, or exits 1 on a failed unit, 2 on bad usage.
  */
 #define _GNU_SOURCE
@@ -263,10 +265,12 @@ static void parse(int argc, char **argv)
 			cfg.server_ns = optarg;
 			break;
 		case 'd':
-			parse_addr(optarg, &cfg.dst); dst = true;
+			parse_addr(optarg, &cfg.dst);
+			dst = true;
 			break;
 		case 'b':
-			parse_addr(optarg, &cfg.bind); bnd = true;
+			parse_addr(optarg, &cfg.bind);
+			bnd = true;
 			break;
 		case 't':
 			cfg.transparent = true;
@@ -286,6 +290,8 @@ static void parse(int argc, char **argv)
 	}
 	if (optind != argc || !cfg.client_ns || !cfg.server_ns || !dst || !bnd)
 		usage();
+	if (cfg.flows && cfg.work == W_UDP)
+		die(2, "--flows wants tcp or bulk (the flows need a listener)");
 }
 
 int main(int argc, char **argv)
@@ -296,8 +302,6 @@ int main(int argc, char **argv)
 	parse(argc, argv);
 	raise_nofile(2 * cfg.flows + 64);
 	lfd = server_socket(cfg.work == W_UDP ? SOCK_DGRAM : SOCK_STREAM);
-	if (cfg.flows && cfg.work == W_UDP)
-		die(2, "--flows wants tcp or bulk (the flows need a listener)");
 	for (i = 0; i < cfg.flows; i++) {
 		struct sockaddr_in dst = cfg.dst;
 		int idle;
