@@ -46,6 +46,11 @@ KVER ?= $(firstword $(foreach d,$(wildcard /lib/modules/*/build),\
 	$(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null))
 endif
 KVER ?= $(shell scripts/kver.sh 2>/dev/null)
+# Kbuild takes M=<dir> apart at spaces ("building multiple external
+# modules is not supported"): say so in our words
+ifneq ($(word 2,$(CURDIR)),)
+$(error the checkout's path has a space, which the kernel's build cannot take: $(CURDIR))
+endif
 KDIR ?= /lib/modules/$(KVER)/build
 # One build directory per kernel tree, not per release: two trees of one
 # release (the distribution's headers, a tree configured differently)
