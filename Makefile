@@ -116,8 +116,9 @@ check-matrix:
 check-debug:
 	scripts/check-debug.sh
 
-# the suite on the debug kernel built with gcov (scripts/debug-kernel.sh
-# --flavour coverage), then the coverage of kmod/ and nft-expr/
+# the suite on a 6.1 kernel with gcov (scripts/debug-kernel.sh --flavour
+# gcov: no detectors, stock speed), then the coverage of kmod/ and
+# nft-expr/; scripts/check-debug.sh --coverage-debug: on the debug kernel
 coverage:
 	scripts/check-debug.sh --coverage
 
@@ -198,7 +199,7 @@ clean:
 # progress line every 5 minutes) in build/logs/fuzz-<kver>/fuzz.N.out, kept
 # even when the run is cut by FUZZ_TIMEOUT.  Then it sends PKTFUZZ_COUNT
 # crafted packets (seed PKTFUZZ_SEED) through selftests/nft_fuzz_packets.sh
-# on our modules, its output in build/logs/fuzz-<kver>/packets.log.
+# on our modules, its output in build/logs/fuzz-<kver>/packets-ours.log.
 # `make fuzz-netlink` and `make fuzz-packets` run one of the two.
 FUZZ_CASES ?= 1000000
 FUZZ_SEED ?= 1
@@ -221,7 +222,5 @@ fuzz-netlink: fuzz-tool modules
 fuzz-packets:
 	PKTFUZZ_COUNT=$(PKTFUZZ_COUNT) PKTFUZZ_SEED=$(PKTFUZZ_SEED) \
 	NFTP_TEST_TIMEOUT=$(FUZZ_TIMEOUT) \
-		scripts/check.sh --kver $(KVER) --ours-only nft_fuzz_packets.sh; \
-	st=$$?; mkdir -p build/logs/fuzz-$(KVER); \
-	cp build/logs/check-$(KVER)-ours.log build/logs/fuzz-$(KVER)/packets.log; \
-	exit $$st
+		scripts/check.sh --kver $(KVER) --ours-only \
+		--log fuzz-$(KVER)/packets nft_fuzz_packets.sh

@@ -7,7 +7,10 @@
 # runs.  Each run's output goes to build/logs/check-<kver>-<mode>.log, and
 # "status=<vm-run exit> seconds=<wall time>" to check-<kver>-<mode>.status.
 #
-# usage: check.sh [--kver V | --kernel-dir DIR] [--ours-only|--ref-only] [TEST...]
+# usage: check.sh [--kver V | --kernel-dir DIR] [--ours-only|--ref-only]
+#                 [--log NAME] [TEST...]
+# --log NAME: the logs are build/logs/NAME-<mode>.{log,status} instead (a
+# run that must not replace the suite's logs: make fuzz-packets)
 # --kernel-dir: boot a kernel of scripts/debug-kernel.sh (DIR/bzImage,
 # its tree DIR/src) instead of an installed one; ours only when it was
 # built without the in-tree modules (--flavour no-intree)
@@ -21,13 +24,14 @@ cd "$top"
 # shellcheck source=scripts/suite_lib.sh
 source scripts/suite_lib.sh
 
-kver='' kdir='' modes=(ours ref)
+kver='' kdir='' modes=(ours ref) logname=''
 while (($#)); do
 	case $1 in
 	--kver) kver=$2; shift 2 ;;
 	--kernel-dir) kdir=$2; shift 2 ;;
 	--ours-only) modes=(ours); shift ;;
 	--ref-only) modes=(ref); shift ;;
+	--log) logname=${2:?--log needs a name}; shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -58,7 +62,8 @@ done
 mkdir -p build/logs
 total_p=0 total_f=0 total_s=0 total_na=0 summary=()
 for mode in "${modes[@]}"; do
-	log=build/logs/check-$kver-$mode.log
+	log=build/logs/${logname:-check-$kver}-$mode.log
+	mkdir -p "$(dirname "$log")"
 	rm -f "${log%.log}.status"
 	echo "=== $kver: suite on $mode modules ==="
 	flag=()
