@@ -18,11 +18,15 @@
 #   --timeout SECS per script (default 3600; the VM's limit follows from it)
 #   --preload KO   insmod KO before the suite, its leaks counting as ours
 #                  (proves that the scan fails; see docs)
-#   --coverage     ours only, on the coverage kernel (debug-kernel.sh
-#                  --flavour coverage: the debug kernel with gcov), then
-#                  the line, branch and function coverage of kmod/ and
-#                  nft-expr/ over all guests (scripts/coverage-report), also
-#                  in build/logs/coverage.txt; logs named check-cov-*
+#   --coverage     ours only, on the gcov kernel (debug-kernel.sh --flavour
+#                  gcov: gcov without the detectors, so the suite runs at
+#                  its full size and stock speed; the scan checks the kernel
+#                  log and the unload), then the line, branch and function
+#                  coverage of kmod/ and nft-expr/ over all guests
+#                  (scripts/coverage-report), also in
+#                  build/logs/coverage.txt; logs named check-gcov-*
+#   --coverage-debug  the same on the debug kernel with gcov (--flavour
+#                  coverage: 5-10x slower, detectors on); logs check-cov-*
 # Logs: build/logs/check-debug-<mode>.log, the guest's files (kernel log,
 # kmemleak report, ...) in build/logs/check-debug-<mode>/; with --jobs N,
 # check-debug-<mode>.<J>.log and check-debug-<mode>.<J>/ for J = 1..N.
@@ -37,6 +41,7 @@ modes=(ours ref) jobs=auto per_test=3600 mem=4096 preload=() coverage=0
 while (($#)); do
 	case $1 in
 	--coverage) coverage=1; shift ;;
+	--coverage-debug) coverage=2; shift ;;
 	--ours-only) modes=(ours); shift ;;
 	--ref-only) modes=(ref); shift ;;
 	--jobs) jobs=${2:?}; shift 2 ;;
@@ -63,7 +68,10 @@ if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 kdir=build/debug-kernel flavour=debug logname=check-debug
-((coverage)) && kdir=build/kernel-coverage flavour=coverage logname=check-cov
+case $coverage in
+1) kdir=build/kernel-gcov flavour=gcov logname=check-gcov ;;
+2) kdir=build/kernel-coverage flavour=coverage logname=check-cov ;;
+esac
 scripts/debug-kernel.sh --flavour "$flavour"
 suite_prepare '' "$kdir"
 kver=$SUITE_KVER
@@ -82,6 +90,13 @@ slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
 	--env FAULT_KILL_CONNS=20 --env FAULT_TW_PORTS=50
 	--env FAULT_CHURN_CONNS=100 --env FAULT_NETNS_CONNS=200
 	--env LEAK_TW=50 --env LEAK_ROUNDS=5)
+# The gcov kernel has no detectors to slow it or to scan: the suite at its
+# full size, the stock kernel's timeouts, and the two fuzzers at 50,000
+# each (their suite default is a few thousand; `make fuzz` runs a million);
+# the scan reads the kernel log.
+((coverage == 1)) && slow=(--env NFTP_TEST_TIMEOUT="$per_test"
+	--env PKTFUZZ_COUNT=50000 --env NFTP_FUZZ_CASES=50000
+	--env NFTP_SCAN_DETECTORS=none)
 # One vCPU: with two, on a host whose 2 cores other VMs share, a vCPU
 # spins on locks (kmemleak's, lockdep's) held by the other while the host
 # has descheduled it; one vCPU ran execs, namespaces and sockets 1.5-2x
@@ -116,8 +131,8 @@ scan_brief() {
 # split: print the tests in JOBS lines, each the space-separated list of
 # one guest: longest first onto the guest with the least so far, by each
 # script's time in the newest debug or coverage log that has it ("ok N
-# name # 123s" in build/logs/check-{debug,cov}-*.log, either mode: they
-# take about as long).
+# name # 123s" in build/logs/check-{debug,cov,gcov}-*.log, either mode:
+# they take about as long).
 # The grouping only spreads the time; every script runs either way.
 split() {
 	local t name secs j best times
@@ -125,7 +140,7 @@ split() {
 	for ((j = 0; j < jobs; j++)); do groups[j]='' load[j]=0; done
 	# "name secs" of every passed script, oldest log first
 	# shellcheck disable=SC2012,SC2011 # our own names, no spaces
-	times=$(ls -tr build/logs/check-debug-*.log build/logs/check-cov-*.log 2>/dev/null | xargs -r cat |
+	times=$(ls -tr build/logs/check-debug-*.log build/logs/check-cov-*.log build/logs/check-gcov-*.log 2>/dev/null | xargs -r cat |
 		sed -n 's/^ok [0-9]* \([^ ]*\) # \([0-9]*\)s.*/\1 \2/p') || true # no logs yet
 	for t in "${tests[@]}"; do
 		name=$(basename "$t" .sh)

@@ -17,6 +17,8 @@
 # net_cls), into build/kernel-no-sockcg/.
 # --flavour coverage: the debug kernel with gcov
 # (scripts/kconfig/coverage.config), into build/kernel-coverage/.
+# --flavour gcov: gcov without the debug kernel's detectors
+# (coverage.config + kconfig/gcov.config), into build/kernel-gcov/.
 #
 # Output, all under build/debug-kernel/ (git-ignored):
 #   src/                 the configured and built source tree: our modules
@@ -75,7 +77,11 @@ coverage)
 	out=$top/build/kernel-coverage
 	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
 		"$top/scripts/debug.config" "$top/scripts/kconfig/coverage.config") ;;
-*) die "unknown flavour $flavour (debug, no-intree, no-ipv6, no-sockcg, coverage)" ;;
+gcov)
+	out=$top/build/kernel-gcov
+	fragments=("$top/selftests/config" "$top/scripts/kconfig/vm.config"
+		"$top/scripts/kconfig/coverage.config" "$top/scripts/kconfig/gcov.config") ;;
+*) die "unknown flavour $flavour (debug, no-intree, no-ipv6, no-sockcg, coverage, gcov)" ;;
 esac
 
 # ---------------------------------------------------------------- packages
