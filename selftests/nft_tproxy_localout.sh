@@ -30,6 +30,10 @@
 #     fragments, well-formed SYNs and datagrams): the output rule misses
 #     the bad ones, diverts the good, and (a)-(c) still hold after;
 #   - control: without the output rule the client reaches server1 itself;
+#   - loopback broken (127.0.0.1 blackholed or routed out of another
+#     device, ::1 without its local route, loopback without ::1): what
+#     would be diverted is dropped, never sent on unproxied; mended, it is
+#     proxied again;
 #   - proxy stopped: the rule misses, server1 answers; with
 #     fail-closed,local-route the client gets nothing.
 # Upstream's tproxy is refused in output (it crashed there: a UDP lookup
@@ -111,7 +115,7 @@ wait_peers proxy-{tcp,udp}-{4,6} || exit "$ksft_fail"
 
 # ruleset [FLAGS [OUTTYPE [EXTRA]]]: the router's ruleset; no output chain
 # when FLAGS is "none"; OUTTYPE the output chain's type (filter); EXTRA a
-# rule for both chains' top
+# rule for both chains' top, @CHAIN@ in it the chain's name
 ruleset()
 {
 	local flags=${1-local-route} otype=${2:-filter} extra=${3:-} v f a s
@@ -124,7 +128,7 @@ ruleset()
 		else
 			echo "chain pre { type filter hook prerouting priority mangle; policy accept;"
 		fi
-		[ -z "$extra" ] || echo "$extra"
+		[ -z "$extra" ] || echo "${extra//@CHAIN@/$chain}"
 		for v in $FAMS; do
 			f=ip a=$S1_4 s=$S1_4
 			[ "$v" = 6 ] && f=ip6 a=$S1_6 s="[$S1_6]"
@@ -264,6 +268,68 @@ case_malformed()
 	done
 }
 case_malformed
+
+# case_lo_broken DESC BREAK RESTORE: the output rule would divert (the
+# proxy runs), but loopback cannot take the packet, broken by the ip
+# commands BREAK (in the router's namespace, ';' between them): the packet
+# is dropped, not sent on unproxied; no answer, server1 sees nothing.
+# RESTORE mends loopback, and the router's client is proxied again.
+case_lo_broken()
+{
+	local desc="IPv$V $P $1" rc=0 cmd c
+	load_ruleset "$nsrouter" "loopback broken" < <(ruleset local-route filter \
+		'meta l4proto { tcp, udp } th dport 8080 counter comment "seen-@CHAIN@"') || return
+	: > "$TMPD/server1-$P-$V.log"
+	IFS=';' read -ra cmd <<< "$2"
+	for c in "${cmd[@]}"; do
+		# shellcheck disable=SC2086 # one ip command, split into words
+		ip -net "$nsrouter" $c || { fail "$desc: ip $c"; return; }
+	done
+	next_sport
+	peer_client "$nsrouter" "$P" "$DST1" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" --retries 0 \
+		> "$TMPD/client.out" 2>&1 || rc=$?
+	read_counters "$nsrouter"
+	# seen by the output chain, taken by no rule, never on loopback
+	if [ "$rc" -ne 0 ] && [ "$(cnt seen-out)" -ge 1 ] && [ "$(cnt "out-$V")" -eq 0 ] &&
+	   [ "$(cnt seen-pre)" -eq 0 ] &&
+	   ! peer_log_grep "server1-$P-$V" "peer=$(hostport "$R2" "$SPORT")"; then
+		pass "$desc: dropped, not sent unproxied (output saw $(cnt seen-out))"
+	else
+		fail "$desc: client exit $rc, seen-out=$(cnt seen-out) out-$V=$(cnt "out-$V") seen-pre=$(cnt seen-pre)"
+		indent < "$TMPD/client.out"
+	fi
+	IFS=';' read -ra cmd <<< "$3"
+	for c in "${cmd[@]}"; do
+		# shellcheck disable=SC2086
+		ip -net "$nsrouter" $c || fail "$desc: restoring: ip $c"
+	done
+	relay_case "$desc, mended:" "$nsrouter" "$R2" "the router's own client diverted to the proxy" \
+		"relayed from the client's address, not looped"
+}
+
+# Loopback broken (its routes, its address): fail closed, whatever the
+# route lookup gives back (an error, a route that is not local), then mend
+lo4_back='addr del 127.0.0.1/8 dev lo;addr add 127.0.0.1/8 dev lo'
+for P in tcp udp; do
+	for v in $FAMS; do
+		set_family "$v"
+		if [ "$v" = 4 ]; then
+			case_lo_broken "127.0.0.1 blackholed" \
+				'route del local 127.0.0.0/8 dev lo table local;route del local 127.0.0.1 dev lo table local;route add blackhole 127.0.0.1/32' \
+				"route del blackhole 127.0.0.1/32;$lo4_back"
+			case_lo_broken "127.0.0.1 routed out of veth1" \
+				'route del local 127.0.0.0/8 dev lo table local;route del local 127.0.0.1 dev lo table local;route add 127.0.0.1/32 dev veth1' \
+				"route del 127.0.0.1/32 dev veth1;$lo4_back"
+		else
+			case_lo_broken "::1 without its local route" \
+				'-6 route del local ::1 dev lo table local' \
+				'-6 addr del ::1/128 dev lo;-6 addr add ::1/128 dev lo'
+			case_lo_broken "loopback without ::1" \
+				'-6 addr del ::1/128 dev lo' \
+				'-6 addr add ::1/128 dev lo'
+		fi
+	done
+done
 
 # proxy stopped: fail-open, then fail-closed
 for p in tcp udp; do
