@@ -137,24 +137,20 @@ static void nft_tproxy_eval(const struct nft_expr *expr,
 		tport = *(__be16 *)&regs->data[priv->sreg_port];
 
 	/* Ports are only in the first fragment (defrag is normally ahead):
-	 * a later one cannot be diverted, so it misses.
+	 * a later one cannot be diverted, so it misses.  The hooks that
+	 * validate admits see IPv4 and IPv6 packets only.
 	 */
 	err = -ENOENT;
-	switch (nft_pf(pkt)) {
-	case NFPROTO_IPV4:
+	if (nft_pf(pkt) == NFPROTO_IPV4) {
 		if (priv->family == NFPROTO_IPV6)
 			goto not_ours;
 		if (!nftp_fragoff(pkt))
 			err = nft_tproxy_v4(priv, regs, pkt, l4proto, tport);
-		break;
-	case NFPROTO_IPV6:
+	} else {
 		if (priv->family == NFPROTO_IPV4)
 			goto not_ours;
 		if (!nftp_fragoff(pkt))
 			err = nft_tproxy_v6(priv, regs, pkt, l4proto, tport);
-		break;
-	default:
-		goto not_ours;
 	}
 	if (!err)
 		return;
