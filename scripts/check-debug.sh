@@ -193,13 +193,13 @@ for mode in "${modes[@]}"; do
 	t0=$SECONDS
 	set +e
 	if ((jobs == 1)); then
-		echo "=== $kver (debug): suite on $mode modules, then the scan ==="
+		echo "=== $kver ($flavour): suite on $mode modules, then the scan ==="
 		# shellcheck disable=SC2086 # a group is a list of names
 		guest "$mode" "build/logs/${names[0]}" ${groups[0]} 2>&1 | tee "build/logs/${names[0]}.log"
 		rcs=("${PIPESTATUS[0]}")
 	else
 		for ((j = 0; j < jobs; j++)); do
-			echo "=== $kver (debug): guest $((j + 1)) of $jobs, $mode modules:" \
+			echo "=== $kver ($flavour): guest $((j + 1)) of $jobs, $mode modules:" \
 				"${groups[j]}; log build/logs/${names[j]}.log ==="
 			# shellcheck disable=SC2086
 			guest "$mode" "build/logs/${names[j]}" ${groups[j]} \
