@@ -269,6 +269,18 @@ case_malformed()
 }
 case_malformed
 
+# router_ip CMDS: the ip commands CMDS (';' between them) in the router's
+# namespace, up to the first that fails (then IP_FAILED names it, status 1)
+router_ip()
+{
+	local c cmd
+	IFS=';' read -ra cmd <<< "$1"
+	for c in "${cmd[@]}"; do
+		# shellcheck disable=SC2086 # one ip command, split into words
+		ip -net "$nsrouter" $c || { IP_FAILED=$c; return 1; }
+	done
+}
+
 # case_lo_broken DESC BREAK RESTORE: the output rule would divert (the
 # proxy runs), but loopback cannot take the packet, broken by the ip
 # commands BREAK (in the router's namespace, ';' between them): the packet
@@ -276,15 +288,11 @@ case_malformed
 # RESTORE mends loopback, and the router's client is proxied again.
 case_lo_broken()
 {
-	local desc="IPv$V $P $1" rc=0 cmd c
+	local desc="IPv$V $P $1" rc=0
 	load_ruleset "$nsrouter" "loopback broken" < <(ruleset local-route filter \
 		'meta l4proto { tcp, udp } th dport 8080 counter comment "seen-@CHAIN@"') || return
 	: > "$TMPD/server1-$P-$V.log"
-	IFS=';' read -ra cmd <<< "$2"
-	for c in "${cmd[@]}"; do
-		# shellcheck disable=SC2086 # one ip command, split into words
-		ip -net "$nsrouter" $c || { fail "$desc: ip $c"; return; }
-	done
+	router_ip "$2" || { fail "$desc: breaking loopback: ip $IP_FAILED"; return; }
 	next_sport
 	peer_client "$nsrouter" "$P" "$DST1" --sport "$SPORT" --timeout "$DOWN_TIMEOUT" --retries 0 \
 		> "$TMPD/client.out" 2>&1 || rc=$?
@@ -298,11 +306,7 @@ case_lo_broken()
 		fail "$desc: client exit $rc, seen-out=$(cnt seen-out) out-$V=$(cnt "out-$V") seen-pre=$(cnt seen-pre)"
 		indent < "$TMPD/client.out"
 	fi
-	IFS=';' read -ra cmd <<< "$3"
-	for c in "${cmd[@]}"; do
-		# shellcheck disable=SC2086
-		ip -net "$nsrouter" $c || fail "$desc: restoring: ip $c"
-	done
+	router_ip "$3" || fail "$desc: restoring: ip $IP_FAILED"
 	relay_case "$desc, mended:" "$nsrouter" "$R2" "the router's own client diverted to the proxy" \
 		"relayed from the client's address, not looped"
 }
