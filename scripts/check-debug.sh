@@ -92,10 +92,12 @@ slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
 	--env LEAK_TW=50 --env LEAK_ROUNDS=5)
 # The gcov kernel has no detectors to slow it or to scan: the suite at its
 # full size, the stock kernel's timeouts, and the two fuzzers at 50,000
-# each (their suite default is a few thousand; `make fuzz` runs a million);
-# the scan reads the kernel log.
+# each unless PKTFUZZ_COUNT / NFTP_FUZZ_CASES say otherwise (their suite
+# default is a few thousand; `make fuzz` runs a million, and so can this to
+# count the packets that reach each line); the scan reads the kernel log.
 ((coverage == 1)) && slow=(--env NFTP_TEST_TIMEOUT="$per_test"
-	--env PKTFUZZ_COUNT=50000 --env NFTP_FUZZ_CASES=50000
+	--env PKTFUZZ_COUNT="${PKTFUZZ_COUNT:-50000}"
+	--env NFTP_FUZZ_CASES="${NFTP_FUZZ_CASES:-50000}"
 	--env NFTP_SCAN_DETECTORS=none)
 # One vCPU: with two, on a host whose 2 cores other VMs share, a vCPU
 # spins on locks (kmemleak's, lockdep's) held by the other while the host
