@@ -136,7 +136,8 @@ kernel_before()
 # ref_bug DESC FIXED...: in a reference run on a kernel older than the
 # stable release that fixed a known upstream bug (one X.Y.Z per stable
 # series, the first mainline one last), print "N/A: DESC" and return 0; a
-# test then reports the in-tree bug instead of failing on it.  With our
+# test then reports the in-tree bug instead of failing on it.  No FIXED: a
+# bug upstream has not fixed, N/A in every reference run.  With our
 # modules, or on a fixed kernel, return 1: the case must pass.
 ref_bug()
 {
@@ -726,3 +727,15 @@ snmp()
 }
 
 tcp_snmp() { snmp "$1" Tcp "$2"; }
+
+# slab_active NAME...: objects in use in these slab caches, summed.
+# Shrinking a cache first flushes its per-CPU caches, whose free objects
+# /proc/slabinfo would count as active.
+slab_active()
+{
+	local n
+	for n in "$@"; do
+		echo 1 > "/sys/kernel/slab/$n/shrink" 2>/dev/null
+	done
+	awk -v n=" $* " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo 2>/dev/null
+}

@@ -223,12 +223,6 @@ unserved()
 TCP_DSTS="$S1_4:8080,[$S1_6]:8080"
 UDP_DSTS="$S1_4:53,[$S1_6]:53"
 
-# slab_active NAME...: active objects of these slab caches, summed
-slab_active()
-{
-	local names="$*"
-	awk -v n=" $names " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo 2>/dev/null
-}
 
 # sockstat NS: "TCP inuse/orphan/tw UDP inuse" of NS, one line
 sockstat()

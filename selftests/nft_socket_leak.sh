@@ -60,19 +60,13 @@ NREQ=50				# request sockets per family (listen backlog 64)
 on_exit_hook=socket_exit
 
 # slab tw|req: objects in use in the TCP and TCPv6 TIME_WAIT or request
-# socket caches, summed. Shrinking a cache first flushes its per-CPU
-# caches, whose free objects /proc/slabinfo would count as active.
+# socket caches, summed
 slab()
 {
-	local names n
 	case $1 in
-	tw) names=(tw_sock_TCP tw_sock_TCPv6) ;;
-	req) names=(request_sock_TCP request_sock_TCPv6) ;;
+	tw) slab_active tw_sock_TCP tw_sock_TCPv6 ;;
+	req) slab_active request_sock_TCP request_sock_TCPv6 ;;
 	esac
-	for n in "${names[@]}"; do
-		echo 1 > "/sys/kernel/slab/$n/shrink" 2>/dev/null
-	done
-	awk -v n=" ${names[*]} " 'index(n, " " $1 " ") { s += $2 } END { print s + 0 }' /proc/slabinfo
 }
 sockstat_alloc() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat; }
 

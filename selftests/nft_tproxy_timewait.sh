@@ -22,6 +22,17 @@
 #     (TcpOutRsts and TcpRetransSegs unchanged in the client's netns).
 # IPv4 and IPv6, ip/ip6 and inet tables.
 #
+# Then the router's own client, with nft-tproxy's `tproxy ... local-route`
+# (as in nft_tproxy_localout.sh: diverted in output to loopback, taken by
+# the proxy in prerouting there).  Its reconnects meet the TIME_WAIT
+# sockets already in output, where the lookup finds the TIME_WAIT socket
+# and the listener and only looks: it must put the TIME_WAIT socket back
+# for prerouting to end.  TW_CONNS (default 40) connections from as many
+# ports, the proxy closing first, then all of them again: every reconnect
+# reaches the proxy on its first SYN, and afterwards the TIME_WAIT slab
+# holds no more objects than there are TIME_WAIT sockets (beside what it
+# held before): a reference not put back keeps one for good.
+#
 # TIME_WAIT lasts 60 s. On a slow kernel (a debug kernel under TCG) the
 # steps between the first connection and the reconnect can take longer,
 # and a SYN that comes after the TIME_WAIT expired proves nothing. So the
@@ -37,6 +48,7 @@ lib_begin nft python ping ss
 
 PORT=12345
 TW_ATTEMPTS=${TW_ATTEMPTS:-3}
+TW_CONNS=${TW_CONNS:-40}
 TW_LATE=
 
 topology || exit "$ksft_fail"
@@ -170,10 +182,160 @@ tw_case()
 	stop_peer "$PEER_PID"
 }
 
+# tw_batch NS LOCAL PEER P0 N: "COUNT LEFT" for the TIME-WAIT sockets in
+# NS from LOCAL to PEER's address at ports P0 .. P0 + N - 1 (PEER: ADDR:
+# or [ADDR6]:), LEFT the seconds the first to expire has left
+tw_batch()
+{
+	# shellcheck disable=SC2016 # awk program
+	ip netns exec "$1" ss -Htano state time-wait |
+		awk -v l="$2" -v a="$3" -v p0="$4" -v n="$5" '
+		function secs(t,   v) {
+			v = 0
+			if (match(t, /^[0-9]+min/)) { v = 60 * substr(t, 1, RLENGTH - 3); t = substr(t, RLENGTH + 1) }
+			if (t ~ /sec$/) v += substr(t, 1, length(t) - 3)
+			else if (t ~ /\..*ms$/) v += substr(t, 1, length(t) - 2)
+			else if (t ~ /ms$/) v += substr(t, 1, length(t) - 2) / 1000
+			return v
+		}
+		$3 == l && substr($4, 1, length(a)) == a {
+			p = substr($4, length(a) + 1) + 0
+			if (p < p0 || p >= p0 + n || !match($0, /timewait,[^,]*,/)) next
+			t = secs(substr($0, RSTART + 9, RLENGTH - 10))
+			if (!c++ || t < min) min = t
+		}
+		END { print c + 0, min + 0 }'
+}
+
+# tw_all: TIME-WAIT sockets in all the topology's namespaces and the
+# initial one
+tw_all()
+{
+	local ns n=0
+	for ns in "$nsclient" "$nsrouter" "$nsserver1" "$nsserver2"; do
+		n=$((n + $(ip netns exec "$ns" ss -Htan state time-wait | wc -l)))
+	done
+	echo $((n + $(ss -Htan state time-wait | wc -l)))
+}
+
+# tw_slack: TIME_WAIT slab objects that no TIME-WAIT socket accounts for
+tw_slack()
+{
+	local a b
+	a=$(tw_all)
+	b=$(slab_active tw_sock_TCP tw_sock_TCPv6)
+	echo $((b - a))
+}
+
+# tw_local_case V: the router's own client, local-route (above)
+tw_local_case()
+{
+	local v=$1 dst desc p0 n out rc cnt left t0 t1 took_ms left_ms
+	local rst0 rst1 retr0 retr1 slack0 slack1 pfx i bad=0
+	set_family "$v"
+	dst=$(hostport "$S1" 8080)
+	pfx=$(hostport "$R2" "")
+	desc="IPv$v the router's own client, local-route"
+	n=$TW_CONNS
+
+	load_ruleset "$nsrouter" "$desc" <<-EOF || return
+	flush ruleset
+	table inet tw_local {
+		chain out {
+			type filter hook output priority mangle; policy accept;
+			$FAM daddr $S1 tcp dport 8080 tproxy $FAM to :$PORT local-route accept
+		}
+		chain pre {
+			type filter hook prerouting priority mangle; policy accept;
+			iif lo $FAM daddr $S1 tcp dport 8080 tproxy $FAM to :$PORT local-route accept
+		}
+	}
+	EOF
+	start_peer proxy "$nsrouter" tcp "$(hostport "$ANY" $PORT)" --transparent --close-first || return
+	p0=$((SPORT + 1))
+	SPORT=$((SPORT + n))
+	slack0=$(tw_slack)
+
+	# N connections, the proxy closing each first: N TIME-WAIT sockets
+	rc=0
+	out=$(peer_client "$nsrouter" tcp "$dst" --sport "$p0" --conns "$n" --expect-eof 2> "$TMPD/client.err") || rc=$?
+	if [ "$rc" -ne 0 ] || [ "$(grep -Fc "proxy laddr=$dst peer=$pfx" <<< "$out")" -ne "$n" ]; then
+		fail "$desc: $n first connections to $dst: not all answered by the proxy (exit $rc)"
+		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+		stop_peer "$PEER_PID"
+		return
+	fi
+	# shellcheck disable=SC2317 # called through busywait
+	all_tw() { [ "$(tw_batch "$nsrouter" "$dst" "$pfx" "$p0" "$n" | cut -d' ' -f1)" -eq "$n" ]; }
+	if ! busywait "$BUSYWAIT_TIMEOUT" all_tw; then
+		fail "$desc: not $n TIME-WAIT sockets $dst <- $pfx$p0.. in the router"
+		ip netns exec "$nsrouter" ss -tan state time-wait | indent
+		stop_peer "$PEER_PID"
+		return
+	fi
+
+	# all again, each on the 4-tuple of a TIME-WAIT socket
+	rst0=$(tcp_snmp "$nsrouter" OutRsts)
+	retr0=$(tcp_snmp "$nsrouter" RetransSegs)
+	read -r cnt left < <(tw_batch "$nsrouter" "$dst" "$pfx" "$p0" "$n")
+	t0=$(now_ms)
+	rc=0
+	out=$(peer_client "$nsrouter" tcp "$dst" --sport "$p0" --conns "$n" --expect-eof 2> "$TMPD/client.err") || rc=$?
+	t1=$(now_ms)
+	rst1=$(tcp_snmp "$nsrouter" OutRsts)
+	retr1=$(tcp_snmp "$nsrouter" RetransSegs)
+	took_ms=$((t1 - t0))
+	left_ms=$(awk -v s="$left" 'BEGIN { printf "%d", s * 1000 - 100 }')
+	if [ "$took_ms" -ge "$left_ms" ]; then
+		fail "$desc: the $n reconnects took $took_ms ms, the first TIME-WAIT socket to expire had $left s left: too slow to tell"
+		stop_peer "$PEER_PID"
+		return
+	fi
+	for ((i = p0; i < p0 + n; i++)); do
+		grep -F "proxy laddr=$dst peer=$pfx$i " <<< "$out" | grep -q ' seq=1$' || bad=$((bad + 1))
+		[ "$(grep -Fc "accept laddr=$dst peer=$pfx$i " "$TMPD/proxy.log")" -eq 2 ] || bad=$((bad + 1))
+	done
+	if [ "$rc" -eq 0 ] && [ "$bad" -eq 0 ]; then
+		pass "$desc: $cnt reconnects over TIME-WAIT sockets (the first to expire had $left s left, all done in $took_ms ms) reached the proxy"
+	else
+		fail "$desc: reconnects over $cnt TIME-WAIT sockets: exit $rc, $bad replies or accepts missing"
+		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+	fi
+	if [ "$rst1" -eq "$rst0" ] && [ "$retr1" -eq "$retr0" ]; then
+		pass "$desc: every first SYN was taken over (no RST, no retransmission)"
+	else
+		fail "$desc: no takeover: $((rst1 - rst0)) RST, $((retr1 - retr0)) retransmissions in the router during the reconnects"
+	fi
+	stop_peer "$PEER_PID"
+
+	# the TIME_WAIT sockets the reconnects ended are freed
+	slack1=$(tw_slack)
+	if [ "$slack1" -lt 0 ]; then
+		fail "$desc: the tw_sock_TCP(v6) slabs hold fewer objects than there are TIME-WAIT sockets: cannot count ($slack1)"
+	elif [ $((slack1 - slack0)) -lt $((n / 2)) ]; then
+		pass "$desc: no TIME_WAIT socket kept (slab objects beyond the TIME-WAIT sockets: $slack0 before, $slack1 after)"
+	else
+		fail "$desc: $((slack1 - slack0)) TIME_WAIT sockets kept after $n takeovers in output (slab objects beyond the TIME-WAIT sockets: $slack0 before, $slack1 after)"
+	fi
+}
+
 tw_case 4 ip "tproxy to :$PORT"
 tw_case 4 inet "tproxy ip to :$PORT"
 tw_case 6 ip6 "tproxy to :$PORT"
 tw_case 6 inet "tproxy ip6 to :$PORT"
 flush_ruleset "$nsrouter"
+
+if [ "${NFTP_MODE:-}" = ref ]; then
+	echo "N/A: TIME_WAIT takeover from the router itself with local-route (the in-tree module of $(uname -r) lacks it)"
+elif ! nft_ext local-route; then
+	echo "SKIP: TIME_WAIT takeover from the router itself: $NFT is not nft-tproxy's patched nft"
+elif [ ! -r /proc/slabinfo ]; then
+	echo "SKIP: TIME_WAIT takeover from the router itself: no /proc/slabinfo"
+else
+	for v in $(local_route_fams); do
+		tw_local_case "$v"
+	done
+	flush_ruleset "$nsrouter"
+fi
 
 exit "$ret"

@@ -345,26 +345,35 @@ def udp_proxy(args, family, data, origdst, peer_sa, lsock, seq):
 
 # ---------------------------------------------------------------- clients
 
-def client_socket(args, family, kind):
+def client_socket(args, family, kind, sport):
     sock = make_socket(family, kind, transparent=args.transparent,
-                       reuse=bool(args.sport or args.bind), mark=args.mark)
-    client_bind(args, sock, family)
+                       reuse=bool(sport or args.bind), mark=args.mark)
+    client_bind(args, sock, family, sport)
     return sock
 
 
-def client_bind(args, sock, family):
+def client_bind(args, sock, family, sport):
     if args.bind is not None:
         bfam, baddr = args.bind
         if bfam != family:
             raise SystemExit("client: --bind family differs from --connect family")
         sock.bind(baddr)
-    elif args.sport:
-        sock.bind(("0.0.0.0" if family == socket.AF_INET else "::", args.sport))
+    elif sport:
+        sock.bind(("0.0.0.0" if family == socket.AF_INET else "::", sport))
 
 
 def tcp_client(args):
+    """--conns connections, one after another, from --sport, --sport + 1, ..."""
+    for i in range(args.conns):
+        rc = tcp_connection(args, args.sport + i if args.sport else 0)
+        if rc:
+            return rc
+    return 0
+
+
+def tcp_connection(args, sport):
     family, addr = args.connect
-    sock = client_socket(args, family, socket.SOCK_STREAM)
+    sock = client_socket(args, family, socket.SOCK_STREAM, sport)
     sock.settimeout(args.timeout)
     t0 = time.monotonic()
     try:
@@ -404,7 +413,7 @@ def tcp_client(args):
 
 def udp_client(args):
     family, addr = args.connect
-    sock = client_socket(args, family, socket.SOCK_DGRAM)
+    sock = client_socket(args, family, socket.SOCK_DGRAM, args.sport)
     # connected: the kernel drops replies from any other address:port
     sock.connect(addr)
     if args.df:
@@ -521,6 +530,8 @@ def main():
     c.add_argument("--bind", type=parse_addr, help="local ADDR:PORT")
     c.add_argument("--sport", type=int, default=0, help="local port (wildcard address)")
     c.add_argument("--count", type=int, default=1, help="messages on the one connection/socket")
+    c.add_argument("--conns", type=int, default=1,
+                   help="TCP: connections one after another, each from the next --sport")
     c.add_argument("--interval", type=float, default=0.0, help="seconds between messages")
     c.add_argument("--msg", default="hello")
     c.add_argument("--timeout", type=float, default=5.0, help="connect/reply timeout (s)")
