@@ -110,35 +110,6 @@ static int fn##_op(const struct nft_ctx *ctx, const struct nft_expr *expr) \
 #endif
 
 /*
- * Register tracking (5.17, removed again in 2026 and in 6.12.101 stable):
- * read-only expressions say so; one that stores records what its
- * register now holds and is never elided.
- */
-#ifdef NFTP_HAVE_EXPR_REDUCE
-#define NFTP_REDUCE_READONLY	.reduce = NFT_REDUCE_READONLY,
-#define NFTP_REDUCE(fn)		.reduce = fn,
-
-static inline bool nftp_reduce_store(struct nft_regs_track *track,
-				     const struct nft_expr *expr,
-				     u8 dreg, u8 len)
-{
-	nft_reg_track_update(track, expr, dreg, len);
-	return false;
-}
-#else
-#define NFTP_REDUCE_READONLY
-#define NFTP_REDUCE(fn)
-
-struct nft_regs_track;
-static inline bool nftp_reduce_store(struct nft_regs_track *track,
-				     const struct nft_expr *expr,
-				     u8 dreg, u8 len)
-{
-	return false;
-}
-#endif
-
-/*
  * The socket cgroupv2 key and its level attribute (5.13) are part of the
  * ABI we provide on every kernel: their values are fixed by that ABI.
  */

@@ -235,14 +235,6 @@ static int nft_socket_validate(const struct nft_ctx *ctx,
 					(1 << NF_INET_LOCAL_OUT));
 }
 
-static bool __maybe_unused nft_socket_reduce(struct nft_regs_track *track,
-					     const struct nft_expr *expr)
-{
-	const struct nft_socket *priv = nft_expr_priv(expr);
-
-	return nftp_reduce_store(track, expr, priv->dreg, priv->len);
-}
-
 NFTP_DUMP_OP(nft_socket_dump)
 NFTP_VALIDATE_OP(nft_socket_validate)
 
@@ -254,7 +246,10 @@ static const struct nft_expr_ops nft_socket_ops = {
 	.init		= nft_socket_init,
 	.dump		= nft_socket_dump_op,
 	.validate	= nft_socket_validate_op,
-	NFTP_REDUCE(nft_socket_reduce)
+	/*
+	 * No .reduce: register tracking never called it in a release
+	 * (enabled for 5.18, disabled again by 9e539c5b6d9c in 5.18-rc8).
+	 */
 };
 
 static struct nft_expr_type nft_socket_type __read_mostly = {

@@ -341,7 +341,6 @@ static const struct nft_expr_ops nft_tproxy_ops = {
 	.destroy	= nft_tproxy_destroy,
 	.dump		= nft_tproxy_dump_op,
 	.validate	= nft_tproxy_validate_op,
-	NFTP_REDUCE_READONLY
 };
 
 static struct nft_expr_type nft_tproxy_type __read_mostly = {
