@@ -9,6 +9,7 @@
 # Setups (the client sends to 198.51.100.1:80 unless said otherwise; the
 # server's socket is 0.0.0.0:3129, IP_TRANSPARENT, in every setup):
 #   direct    no rules: the client sends to the server's own 10.0.0.2:3129
+#   chain     as direct, through a prerouting chain whose one rule misses
 #   nft       socket transparent 1 meta mark set 1 accept, then tproxy to
 #             :3129 meta mark set 1 accept; ip rule fwmark 1 lookup 100,
 #             local 0.0.0.0/0 dev lo table 100 (the modules loaded: ours,
@@ -91,6 +92,12 @@ setup() {
 	dst=198.51.100.1:80
 	case $1 in
 	direct) dst=10.0.0.2:3129 ;;
+	chain)
+		# the classic's match, missed: what any ruleset that picks the
+		# traffic out costs before it diverts anything
+		dst=10.0.0.2:3129
+		ruleset filter mangle "$l4 th dport 80 counter"
+		;;
 	nft)
 		classic_routes
 		ruleset filter mangle "$l4 socket transparent 1 meta mark set 1 accept" \

@@ -14,7 +14,8 @@
 #                 [--setups "..."] [--units WORK=N] [--flows F] [--ports N]
 #                 [--profile]
 #   --setups    of scripts/bench-guest.sh (default: direct nft localroute
-#               iptables redirect; the in-tree boots skip localroute)
+#               iptables redirect; the in-tree boots skip localroute; also
+#               chain, the floor of any ruleset, and rules, set)
 #   --flows F   F more established TCP connections through the setup
 #               before the tcp and bulk units (the socket tables' size)
 #   --ports N   the proxied ports of the rules and set setups (1000)
