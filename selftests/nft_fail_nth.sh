@@ -11,8 +11,10 @@
 # of an operation its table is deleted; then the expression modules hold
 # no more references than before, and the namespace has no defrag left
 # (a tproxy rule enables defrag in its namespace; what a failed run
-# did not undo stays for good, so the check sees it).  Leaks and kernel
-# reports are for the debug kernel's scan (scripts/check-debug.sh).
+# did not undo stays for good, so the check sees it).  Each operation has
+# a namespace of its own, so that what one leaves is not blamed on the
+# next.  Leaks and kernel reports are for the debug kernel's scan
+# (scripts/check-debug.sh).
 #
 # Operations, on rules that hold tproxy or socket: add a table with a
 # tproxy rule; add to an existing chain tproxy (ip, ip6, both families),
@@ -66,8 +68,17 @@ done
 set_knob fail_page_alloc/ignore-gfp-highmem N
 set_knob fail_page_alloc/min-order 0
 
+# new_ns: a fresh namespace in $ns, the last one deleted (with whatever
+# defrag registration a failed run left in it)
 ns=""
-setup_ns ns
+new_ns()
+{
+	[ -z "$ns" ] || ip netns del "$ns"
+	setup_ns ns
+	# the defrag probe's pings leave in fragments (defrag_left)
+	ip -net "$ns" link set lo mtu 1500
+}
+new_ns
 # nsenter, not ip netns exec: one exec less, and a run has thousands
 ns_nft() { nsenter --net="/run/netns/$ns" "$NFT" "$@"; }
 state() { ns_nft list ruleset; }
@@ -129,7 +140,6 @@ refcnts()
 # by what it does (nft list hooks needs nfnetlink_hook, which a kernel may
 # lack, and then lists nothing): a ping too big for lo's MTU leaves in
 # fragments, which a chain after defrag sees only where defrag is off.
-ip -net "$ns" link set lo up mtu 1500
 defrag_left()
 {
 	local out
@@ -178,15 +188,19 @@ clean_now()
 # ---------------------------------------------------------------- runs
 # fail_nth_op NAME KIND STATE ARG...: the operation ARG... (nfnl-raw) from
 # STATE, first without a fault, then with allocation N failed for N = 1,
-# 2, ...  KIND: all (every module must do it), ref (the in-tree modules
-# lack it: N/A there), cg (socket cgroupv2: cgroupv2_lacks)
+# 2, ...  KIND: all (every module must do it), ref (an extension of ours:
+# N/A with the in-tree modules, which refuse it or, for an attribute
+# they do not know, ignore it), cg (socket cgroupv2: cgroupv2_lacks), tp46 (a
+# tproxy rule for both families: defrag_leak46)
 fail_nth_op()
 {
 	local name=$1 kind=$2 pre=$3 before after out first st n
 	local refused=0 accepted=0 lost=0
 	shift 3
 	[[ $name =~ ${FAILNTH_OPS:-.} ]] || return 0
+	[ "$kind" = ref ] && ref_lacks "$name" 1 && return
 
+	new_ns
 	setup "$pre" || { fail "$name: cannot set up the state before"; return; }
 	before=$(state)
 	handles "$@" || { fail "$name: no rule for $*"; return; }
@@ -194,10 +208,7 @@ fail_nth_op()
 	first=${out%%$'\n'*}
 	if [ "$first" != ACCEPTED ]; then
 		clean
-		case $kind in
-		ref) ref_lacks "$name ($first)" 1 && return ;;
-		cg) cgroupv2_lacks "$name" "$first" && return ;;
-		esac
+		[ "$kind" = cg ] && cgroupv2_lacks "$name" "$first" && return
 		fail "$name: refused without a fault: $first"
 		return
 	fi
@@ -250,9 +261,26 @@ fail_nth_op()
 		return
 	fi
 	clean
-	[ -z "$CLEAN_ERR" ] || { fail "$name: once its table is deleted: $CLEAN_ERR"; return; }
+	if [ -n "$CLEAN_ERR" ]; then
+		[ "$kind" = tp46 ] && defrag_leak46 "$name" && return
+		fail "$name: once its table is deleted: $CLEAN_ERR"
+		return
+	fi
 	pass "$name: each of $((n - 1)) allocations failed in turn, cleanly" \
 		"($refused refused, $accepted accepted anyway, $lost answers lost)"
+}
+
+# The in-tree nft_tproxy_init() of a tproxy rule for both families enables
+# IPv4's defrag, then IPv6's, and returns the second's error without
+# giving the first back (and it parses the registers after both, with the
+# same return): an allocation that fails in IPv6's enable leaks IPv4's
+# defrag for the namespace's life.  No upstream fix as of 6.1.192 and the
+# newest nft_tproxy.c we read (docs/RELIABILITY.md, Findings): N/A in a
+# reference run; ours enables defrag last and unwinds it, and must pass.
+defrag_leak46()
+{
+	[ "$CLEAN_ERR" = "defrag left on: ipv4 " ] &&
+		ref_bug "$1: once its table is deleted, $CLEAN_ERR [nft_tproxy_init]"
 }
 
 # The modules loaded (a first rule of each), and their references once
@@ -287,7 +315,7 @@ fail_nth_op "add tproxy ip to 127.0.0.1:3129" all s_chain \
 	"${TP[@]}" --nfproto ipv4 --tproxy-family ip --addr 127.0.0.1 --port 3129
 fail_nth_op "add tproxy ip6 to [::1]:3129" all s_chain \
 	"${TP[@]}" --nfproto ipv6 --tproxy-family ip6 --addr ::1 --port 3129
-fail_nth_op "add tproxy to :3129 (both families)" all s_chain \
+fail_nth_op "add tproxy to :3129 (both families)" tp46 s_chain \
 	"${TP[@]}" --tproxy-family unspec --port 3129
 fail_nth_op "add socket transparent" all s_chain \
 	"${TP[@]}" --socket-key transparent --socket-value 1 --verdict accept
@@ -299,7 +327,7 @@ fail_nth_op "add tproxy fail-closed" ref s_chain \
 	"${TP[@]}" --tproxy-family unspec --port 3129 --tproxy-flags 1
 fail_nth_op "replace a tproxy rule with a socket rule" all s_tproxy \
 	"${TP[@]}" --replace @tproxy --socket-key transparent --socket-value 1
-fail_nth_op "replace a socket rule with a tproxy rule" all s_socket \
+fail_nth_op "replace a socket rule with a tproxy rule" tp46 s_socket \
 	"${TP[@]}" --replace @socket --tproxy-family unspec --port 3129
 fail_nth_op "delete a tproxy rule" all s_both \
 	--table-family inet --table fnth --chain c --delete @tproxy
