@@ -55,14 +55,15 @@ topology || exit "$ksft_fail"
 
 start_servers tcp server1 || exit "$ret"
 
-# tw_left NS LOCAL PEER: print the seconds the TIME-WAIT socket LOCAL <-
-# PEER has left before it expires (ss -o: "timewait,59sec,0", "1min",
-# "5.123ms" = 5.123 s, "123ms"); fail if there is no such socket
-tw_left()
+# tw_batch NS LOCAL PEER P0 N: "COUNT LEFT" for the TIME-WAIT sockets in
+# NS from LOCAL to PEER's address at ports P0 .. P0 + N - 1 (PEER: ADDR:
+# or [ADDR6]:), LEFT the seconds the first to expire has left (ss -o:
+# "timewait,59sec,0", "1min", "5.123ms" = 5.123 s, "123ms")
+tw_batch()
 {
 	# shellcheck disable=SC2016 # awk program
 	ip netns exec "$1" ss -Htano state time-wait |
-		awk -v l="$2" -v p="$3" '
+		awk -v l="$2" -v a="$3" -v p0="$4" -v n="$5" '
 		function secs(t,   v) {
 			v = 0
 			if (match(t, /^[0-9]+min/)) { v = 60 * substr(t, 1, RLENGTH - 3); t = substr(t, RLENGTH + 1) }
@@ -71,10 +72,22 @@ tw_left()
 			else if (t ~ /ms$/) v += substr(t, 1, length(t) - 2) / 1000
 			return v
 		}
-		$3 == l && $4 == p && match($0, /timewait,[^,]*,/) {
-			print secs(substr($0, RSTART + 9, RLENGTH - 10)); f = 1; exit
+		$3 == l && substr($4, 1, length(a)) == a {
+			p = substr($4, length(a) + 1) + 0
+			if (p < p0 || p >= p0 + n || !match($0, /timewait,[^,]*,/)) next
+			t = secs(substr($0, RSTART + 9, RLENGTH - 10))
+			if (!c++ || t < min) min = t
 		}
-		END { exit !f }'
+		END { print c + 0, min + 0 }'
+}
+
+# tw_left NS LOCAL PEER: print the seconds the TIME-WAIT socket LOCAL <-
+# PEER has left before it expires; fail if there is no such socket
+tw_left()
+{
+	local n left
+	read -r n left < <(tw_batch "$1" "$2" "${3%:*}:" "${3##*:}" 1)
+	[ "$n" -eq 1 ] && echo "$left"
 }
 
 # tw_present NS LOCAL PEER: a TIME-WAIT socket LOCAL <-> PEER exists in NS
@@ -91,12 +104,31 @@ no_socket()
 	! ip netns exec "$1" ss -Htan | awk -v l="$2" '$4 == l { f = 1 } END { exit !f }'
 }
 
+# reconnect NS LEFT T0 DST CLIENT-ARGS...: the client from NS to DST, its
+# output in OUT and exit in RC, the RSTs and retransmissions NS sent
+# meanwhile in RSTS and RETRS, and TOOK_MS since T0; returns 1 when that
+# was too late for TIME-WAIT sockets that had LEFT s at T0 (they expire no
+# earlier than ss said: timers never fire early; less a jiffy's rounding)
+reconnect()
+{
+	local ns=$1 left=$2 t0=$3 dst=$4 rst0 retr0
+	shift 4
+	rst0=$(tcp_snmp "$ns" OutRsts)
+	retr0=$(tcp_snmp "$ns" RetransSegs)
+	RC=0
+	OUT=$(peer_client "$ns" tcp "$dst" "$@" 2> "$TMPD/client.err") || RC=$?
+	TOOK_MS=$(($(now_ms) - t0))
+	RSTS=$(($(tcp_snmp "$ns" OutRsts) - rst0))
+	RETRS=$(($(tcp_snmp "$ns" RetransSegs) - retr0))
+	[ "$TOOK_MS" -lt "$(awk -v s="$left" 'BEGIN { printf "%d", s * 1000 - 100 }')" ]
+}
+
 # tw_attempt: one try of tw_case (its variables): a first connection, then
 # the reconnect on the same 4-tuple. Returns 2, having reported nothing,
 # when the TIME_WAIT socket may have expired before the reconnect's SYN.
 tw_attempt()
 {
-	local peer out rc rst0 rst1 retr0 retr1 left t0 t1 took_ms left_ms
+	local peer left t0
 	next_sport
 	peer=$(hostport "$C" "$SPORT")
 
@@ -117,39 +149,28 @@ tw_attempt()
 	fi
 
 	# 2nd connection, same 4-tuple, TIME_WAIT still there
-	rst0=$(tcp_snmp "$nsclient" OutRsts)
-	retr0=$(tcp_snmp "$nsclient" RetransSegs)
 	t0=$(now_ms)
 	if ! left=$(tw_left "$nsrouter" "$dst" "$peer"); then
 		TW_LATE="the TIME-WAIT socket $dst <- $peer expired before the reconnect"
 		log "$desc: attempt $attempt: $TW_LATE; trying again"
 		return 2
 	fi
-	rc=0
-	out=$(peer_client "$nsclient" tcp "$dst" --sport "$SPORT" --expect-eof --verbose 2> "$TMPD/client.err") || rc=$?
-	t1=$(now_ms)
-	rst1=$(tcp_snmp "$nsclient" OutRsts)
-	retr1=$(tcp_snmp "$nsclient" RetransSegs)
-	# The SYN left before the client was done; the socket expires no
-	# earlier than ss said (timers never fire early), less a jiffy's rounding.
-	took_ms=$((t1 - t0))
-	left_ms=$(awk -v s="$left" 'BEGIN { printf "%d", s * 1000 - 100 }')
-	if [ "$took_ms" -ge "$left_ms" ]; then
-		TW_LATE="the reconnect took $took_ms ms, the TIME-WAIT socket $dst <- $peer had $left s left"
+	if ! reconnect "$nsclient" "$left" "$t0" "$dst" --sport "$SPORT" --expect-eof --verbose; then
+		TW_LATE="the reconnect took $TOOK_MS ms, the TIME-WAIT socket $dst <- $peer had $left s left"
 		log "$desc: attempt $attempt: $TW_LATE; trying again"
 		return 2
 	fi
-	pass "$desc: TIME-WAIT $dst <- $peer present in the router before the reconnect ($left s left, the client was done in $took_ms ms)"
-	if [ "$rc" -ne 0 ]; then
-		fail "$desc: reconnect on the same 4-tuple failed (exit $rc)"
-		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+	pass "$desc: TIME-WAIT $dst <- $peer present in the router before the reconnect ($left s left, the client was done in $TOOK_MS ms)"
+	if [ "$RC" -ne 0 ]; then
+		fail "$desc: reconnect on the same 4-tuple failed (exit $RC)"
+		{ echo "$OUT"; cat "$TMPD/client.err"; } | indent
 	else
-		check_replies "$desc: reconnect on the same 4-tuple" "$out" 1 proxy "$dst" "$peer"
+		check_replies "$desc: reconnect on the same 4-tuple" "$OUT" 1 proxy "$dst" "$peer"
 	fi
-	if [ "$rst1" -eq "$rst0" ] && [ "$retr1" -eq "$retr0" ]; then
+	if [ "$RSTS" -eq 0 ] && [ "$RETRS" -eq 0 ]; then
 		pass "$desc: the first SYN was taken over (client sent no RST, no retransmission: $(grep -o 'in [0-9.]* ms' "$TMPD/client.err"))"
 	else
-		fail "$desc: no takeover of the TIME_WAIT socket: client sent $((rst1 - rst0)) RST, $((retr1 - retr0)) retransmissions during the reconnect"
+		fail "$desc: no takeover of the TIME_WAIT socket: client sent $RSTS RST, $RETRS retransmissions during the reconnect"
 		indent < "$TMPD/client.err"
 	fi
 	if [ "$(grep -Fc "accept laddr=$dst peer=$peer " "$TMPD/proxy.log")" -ne 2 ]; then
@@ -182,31 +203,6 @@ tw_case()
 	stop_peer "$PEER_PID"
 }
 
-# tw_batch NS LOCAL PEER P0 N: "COUNT LEFT" for the TIME-WAIT sockets in
-# NS from LOCAL to PEER's address at ports P0 .. P0 + N - 1 (PEER: ADDR:
-# or [ADDR6]:), LEFT the seconds the first to expire has left
-tw_batch()
-{
-	# shellcheck disable=SC2016 # awk program
-	ip netns exec "$1" ss -Htano state time-wait |
-		awk -v l="$2" -v a="$3" -v p0="$4" -v n="$5" '
-		function secs(t,   v) {
-			v = 0
-			if (match(t, /^[0-9]+min/)) { v = 60 * substr(t, 1, RLENGTH - 3); t = substr(t, RLENGTH + 1) }
-			if (t ~ /sec$/) v += substr(t, 1, length(t) - 3)
-			else if (t ~ /\..*ms$/) v += substr(t, 1, length(t) - 2)
-			else if (t ~ /ms$/) v += substr(t, 1, length(t) - 2) / 1000
-			return v
-		}
-		$3 == l && substr($4, 1, length(a)) == a {
-			p = substr($4, length(a) + 1) + 0
-			if (p < p0 || p >= p0 + n || !match($0, /timewait,[^,]*,/)) next
-			t = secs(substr($0, RSTART + 9, RLENGTH - 10))
-			if (!c++ || t < min) min = t
-		}
-		END { print c + 0, min + 0 }'
-}
-
 # tw_all: TIME-WAIT sockets in all the topology's namespaces and the
 # initial one
 tw_all()
@@ -230,8 +226,7 @@ tw_slack()
 # tw_local_case V: the router's own client, local-route (above)
 tw_local_case()
 {
-	local v=$1 dst desc p0 n out rc cnt left t0 t1 took_ms left_ms
-	local rst0 rst1 retr0 retr1 slack0 slack1 pfx i bad=0
+	local v=$1 dst desc p0 n out rc cnt left t0 slack0 slack1 pfx i bad=0
 	set_family "$v"
 	dst=$(hostport "$S1" 8080)
 	pfx=$(hostport "$R2" "")
@@ -275,36 +270,27 @@ tw_local_case()
 	fi
 
 	# all again, each on the 4-tuple of a TIME-WAIT socket
-	rst0=$(tcp_snmp "$nsrouter" OutRsts)
-	retr0=$(tcp_snmp "$nsrouter" RetransSegs)
-	read -r cnt left < <(tw_batch "$nsrouter" "$dst" "$pfx" "$p0" "$n")
 	t0=$(now_ms)
-	rc=0
-	out=$(peer_client "$nsrouter" tcp "$dst" --sport "$p0" --conns "$n" --expect-eof 2> "$TMPD/client.err") || rc=$?
-	t1=$(now_ms)
-	rst1=$(tcp_snmp "$nsrouter" OutRsts)
-	retr1=$(tcp_snmp "$nsrouter" RetransSegs)
-	took_ms=$((t1 - t0))
-	left_ms=$(awk -v s="$left" 'BEGIN { printf "%d", s * 1000 - 100 }')
-	if [ "$took_ms" -ge "$left_ms" ]; then
-		fail "$desc: the $n reconnects took $took_ms ms, the first TIME-WAIT socket to expire had $left s left: too slow to tell"
+	read -r cnt left < <(tw_batch "$nsrouter" "$dst" "$pfx" "$p0" "$n")
+	if ! reconnect "$nsrouter" "$left" "$t0" "$dst" --sport "$p0" --conns "$n" --expect-eof; then
+		fail "$desc: the $n reconnects took $TOOK_MS ms, the first TIME-WAIT socket to expire had $left s left: too slow to tell"
 		stop_peer "$PEER_PID"
 		return
 	fi
 	for ((i = p0; i < p0 + n; i++)); do
-		grep -F "proxy laddr=$dst peer=$pfx$i " <<< "$out" | grep -q ' seq=1$' || bad=$((bad + 1))
+		grep -F "proxy laddr=$dst peer=$pfx$i " <<< "$OUT" | grep -q ' seq=1$' || bad=$((bad + 1))
 		[ "$(grep -Fc "accept laddr=$dst peer=$pfx$i " "$TMPD/proxy.log")" -eq 2 ] || bad=$((bad + 1))
 	done
-	if [ "$rc" -eq 0 ] && [ "$bad" -eq 0 ]; then
-		pass "$desc: $cnt reconnects over TIME-WAIT sockets (the first to expire had $left s left, all done in $took_ms ms) reached the proxy"
+	if [ "$RC" -eq 0 ] && [ "$bad" -eq 0 ]; then
+		pass "$desc: $cnt reconnects over TIME-WAIT sockets (the first to expire had $left s left, all done in $TOOK_MS ms) reached the proxy"
 	else
-		fail "$desc: reconnects over $cnt TIME-WAIT sockets: exit $rc, $bad replies or accepts missing"
-		{ echo "$out"; cat "$TMPD/client.err"; } | indent
+		fail "$desc: reconnects over $cnt TIME-WAIT sockets: exit $RC, $bad replies or accepts missing"
+		{ echo "$OUT"; cat "$TMPD/client.err"; } | indent
 	fi
-	if [ "$rst1" -eq "$rst0" ] && [ "$retr1" -eq "$retr0" ]; then
+	if [ "$RSTS" -eq 0 ] && [ "$RETRS" -eq 0 ]; then
 		pass "$desc: every first SYN was taken over (no RST, no retransmission)"
 	else
-		fail "$desc: no takeover: $((rst1 - rst0)) RST, $((retr1 - retr0)) retransmissions in the router during the reconnects"
+		fail "$desc: no takeover: $RSTS RST, $RETRS retransmissions in the router during the reconnects"
 	fi
 	stop_peer "$PEER_PID"
 
