@@ -89,7 +89,7 @@ slow=(--env NFTP_TEST_TIMEOUT="$per_test" --env BUSYWAIT_TIMEOUT=120000
 	--env PKTFUZZ_COUNT=600 --env NFTP_FUZZ_CASES=300
 	--env FAULT_KILL_CONNS=20 --env FAULT_TW_PORTS=50
 	--env FAULT_CHURN_CONNS=100 --env FAULT_NETNS_CONNS=200
-	--env LEAK_TW=50 --env LEAK_ROUNDS=5)
+	--env LEAK_TW=50 --env LEAK_ROUNDS=5 --env TW_CONNS=20)
 # The gcov kernel has no detectors to slow it or to scan: the suite at its
 # full size, the stock kernel's timeouts, and the two fuzzers at 50,000
 # each unless PKTFUZZ_COUNT / NFTP_FUZZ_CASES say otherwise (their suite
