@@ -15,6 +15,9 @@ that closes first), ICMP errors quoting a flow's packets.  These reach the
 established, TIME_WAIT and ICMP paths of the socket lookups.  Every real
 connection's reply must name its own original destination and client
 (counted as flow-ok, else flow-wrong, or flow-failed when it never came).
+With --snat, replies to a UDP flow the router itself sends here, SNATed:
+datagrams and ICMP errors on its translated tuple, which the lookups map
+back to the sender through conntrack.
 
 Deterministic for a given --seed (the real connections' timing aside).
 Prints one line of counts per category.
@@ -22,6 +25,7 @@ Prints one line of counts per category.
 usage: pktfuzz.py --ifname eth0 --dst-mac MAC --src4 A --dst4 A[,A...]
                   --src6 A --dst6 A[,A...] --count N --seed S
                   [--flow tcp|tw|udp,ADDR,PORT ...]
+                  [--snat ADDR,PORT,NATADDR,NATPORT ...]
 """
 
 import argparse
@@ -539,6 +543,11 @@ class Fuzzer:
             inner_l4 = pkt.tcp(dport, sport, r.getrandbits(32), 0, 0x18)
         else:
             inner_l4 = pkt.udp(dport, sport, b"x")
+        self.icmp_error("flow-icmp", src, dst, proto, inner_l4)
+
+    def icmp_error(self, cat, src, dst, proto, inner_l4):
+        """From src to dst, an ICMP error quoting dst's packet to src."""
+        r = self.rnd
         if ":" in src:
             inner = ip6(dst, src, proto, inner_l4)
             # destination unreachable (codes 0-4), time exceeded; no
@@ -556,7 +565,21 @@ class Fuzzer:
         else:
             msg = pkt.icmp4_csum(msg)
             et, frame = ETH_P_IP, ip4(src, dst, ICMP, msg, r)
-        self.mutate("flow-icmp", et, frame)
+        self.mutate(cat, et, frame)
+
+    def flow_snat(self):
+        """A reply on the router's own SNATed flow (to ADDR:PORT here, from
+        NATADDR:NATPORT after the translation): a datagram, or an ICMP
+        error quoting the router's.  The socket lookups before the reply is
+        translated back must use conntrack's original tuple."""
+        r = self.rnd
+        src, sport, nat, nport = r.choice(self.a.snat)
+        if r.random() < 0.5:
+            et, frame = self.l3(src, nat, UDP,
+                                pkt.udp(sport, nport, b"fuzz %d\n" % r.getrandbits(8)))
+            self.mutate("flow-snat", et, frame)
+            return
+        self.icmp_error("flow-snat-icmp", src, nat, UDP, pkt.udp(nport, sport, b"x"))
 
     def run(self):
         gens = [self.v4_truncated_l4, self.v4_bad_l4, self.v4_options,
@@ -571,6 +594,8 @@ class Fuzzer:
             gens += [self.flow_icmp, self.flow_icmp]
         if "tw" in kinds:
             gens += [self.flow_tw]
+        if self.a.snat:
+            gens += [self.flow_snat]
         for i in range(self.a.count):
             self.rnd.choice(gens)()
             if self.a.pace and i % self.a.pace == 0:
@@ -610,6 +635,11 @@ def flow_spec(text):
     return kind, addr, int(port)
 
 
+def snat_spec(text):
+    addr, port, nat, nport = text.split(",")
+    return addr, int(port), nat, int(nport)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ifname", required=True)
@@ -629,6 +659,10 @@ def main():
                    metavar="KIND,ADDR,PORT",
                    help="real connections through tproxy (tcp, udp; tw: "
                    "to a proxy that closes first) whose tuples are fuzzed")
+    p.add_argument("--snat", type=snat_spec, action="append", default=[],
+                   metavar="ADDR,PORT,NATADDR,NATPORT",
+                   help="a UDP flow the router sends to ADDR:PORT from "
+                   "NATADDR:NATPORT (SNAT), whose replies are fuzzed")
     return Fuzzer(p.parse_args()).run()
 
 
