@@ -19,8 +19,9 @@
 # Operations, on rules that hold tproxy or socket: add a table with a
 # tproxy rule; add to an existing chain tproxy (ip, ip6, both families),
 # socket transparent and socket cgroupv2 rules, and with our modules
-# socket uid and a fail-closed tproxy; replace a tproxy rule with a socket
-# rule and back; delete a tproxy rule; delete a table holding both.
+# socket uid and gid, a fail-closed and a local-route tproxy; replace a
+# tproxy rule with a socket rule and back; delete a tproxy rule; delete a
+# table holding both.
 # Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC
 # and CONFIG_FAULT_INJECTION_DEBUG_FS (selftests/config); skipped without.
 # FAILNTH_OPS (an extended regex) runs only the operations whose names
@@ -323,8 +324,12 @@ fail_nth_op "add socket cgroupv2 level 1" cg s_chain \
 	"${TP[@]}" --socket-key cgroupv2 --socket-level 1
 fail_nth_op "add socket uid" ref s_chain \
 	"${TP[@]}" --socket-key uid --socket-value 0
+fail_nth_op "add socket gid" ref s_chain \
+	"${TP[@]}" --socket-key gid --socket-value 0
 fail_nth_op "add tproxy fail-closed" ref s_chain \
 	"${TP[@]}" --tproxy-family unspec --port 3129 --tproxy-flags 1
+fail_nth_op "add tproxy local-route" ref s_chain \
+	"${TP[@]}" --tproxy-family unspec --port 3129 --tproxy-flags 2
 fail_nth_op "replace a tproxy rule with a socket rule" all s_tproxy \
 	"${TP[@]}" --replace @tproxy --socket-key transparent --socket-value 1
 fail_nth_op "replace a socket rule with a tproxy rule" tp46 s_socket \
