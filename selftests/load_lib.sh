@@ -223,7 +223,6 @@ unserved()
 TCP_DSTS="$S1_4:8080,[$S1_6]:8080"
 UDP_DSTS="$S1_4:53,[$S1_6]:53"
 
-
 # sockstat NS: "TCP inuse/orphan/tw UDP inuse" of NS, one line
 sockstat()
 {
